@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { FusionError } from '../errors.js'
+import { OPTION_FLAGS, type GatewayOptions } from '../options.js'
+
+type Raw = Partial<Record<keyof GatewayOptions, unknown>>
+
+/** Environment variable for each option (PROTOCOL.md); the rest are FUSION_ + upper snake. */
+const ENV_NAMES: Partial<Record<keyof GatewayOptions, string>> = {
+  host: 'FUSION_HOST',
+  httpPort: 'FUSION_HTTP_PORT',
+  mqttPort: 'FUSION_MQTT_PORT',
+  dataDir: 'FUSION_DATA_DIR',
+  memory: 'FUSION_MEMORY',
+  redis: 'FUSION_REDIS_URL',
+  historyLimit: 'FUSION_HISTORY_LIMIT'
+}
+
+const FLAG_TO_KEY = new Map(Object.entries(OPTION_FLAGS).map(([k, f]) => [f, k as keyof GatewayOptions]))
+
+export const USAGE = `Usage: mqtt-fusion [options]
+
+  --host ADDR            address every door binds (FUSION_HOST, default 0.0.0.0)
+  --http-port N          pages, REST, /ws and /mqtt (FUSION_HTTP_PORT, default 3000; 0 = any free port)
+  --mqtt-port N          MQTT over TCP (FUSION_MQTT_PORT, default 1883; 0 = any free port)
+  --data-dir DIR         history and broker state (FUSION_DATA_DIR, default ./data)
+  --memory               keep nothing on disk (FUSION_MEMORY=1)
+  --redis URL            share the topic space with other nodes (FUSION_REDIS_URL)
+  --config FILE          a JSON file with the same keys (FUSION_CONFIG)
+  --history-limit N      messages in the history frame (default 50)
+  -h, --help             this text
+  -v, --version          the version`
+
+export interface CliRequest {
+  readonly help: boolean
+  readonly version: boolean
+  readonly options: Raw
+}
+
+/**
+ * argv + env (+ config file) -> raw options. Precedence: command line, then
+ * environment, then the config file. Values are checked later by resolveOptions.
+ */
+export function parseCli (argv: readonly string[], env: NodeJS.ProcessEnv): CliRequest {
+  const spec: Record<string, { type: 'string' | 'boolean', short?: string }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'v' }
+  }
+  for (const flag of FLAG_TO_KEY.keys()) spec[flag] = { type: flag === 'memory' ? 'boolean' : 'string' }
+  let values: Record<string, string | boolean | undefined>
+  try {
+    values = parseArgs({ args: [...argv], options: spec, strict: true, allowPositionals: false }).values as typeof values
+  } catch (err) {
+    const message = (err as Error).message.split('\n')[0] ?? 'bad arguments'
+    throw new FusionError('BAD_OPTION', `${message.replace(/\.$/, '')} (see --help)`)
+  }
+  const fromConfig = readConfig((values.config as string | undefined) ?? env.FUSION_CONFIG)
+  const options: Raw = { ...fromConfig }
+  for (const [key, name] of Object.entries(ENV_NAMES) as Array<[keyof GatewayOptions, string]>) {
+    const v = env[name]
+    if (v !== undefined && v !== '') options[key] = v
+  }
+  for (const [flag, key] of FLAG_TO_KEY) {
+    const v = values[flag]
+    if (v !== undefined) options[key] = v
+  }
+  return { help: values.help === true, version: values.version === true, options }
+}
+
+function readConfig (file: string | undefined): Raw {
+  if (!file) return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    throw new FusionError('BAD_OPTION', `--config ${file} cannot be read as JSON (${why})`)
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new FusionError('BAD_OPTION', `--config ${file} must hold a JSON object`)
+  }
+  const out: Raw = {}
+  for (const [k, v] of Object.entries(parsed)) {
+    const key = FLAG_TO_KEY.get(k) ?? (k in OPTION_FLAGS ? k as keyof GatewayOptions : undefined)
+    if (!key) throw new FusionError('BAD_OPTION', `--config ${file}: unknown key "${k}"`)
+    out[key] = v
+  }
+  return out
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+import { createGateway, type LogFn } from '../gateway.js'
+import { FusionError } from '../errors.js'
+import { parseCli, USAGE } from './args.js'
+
+// The only module that reads process.env or calls process.exit.
+
+const log: LogFn = (level, msg, err) => {
+  const detail = err instanceof Error ? `: ${err.message}` : err !== undefined ? `: ${String(err)}` : ''
+  process.stderr.write(`mqtt-fusion ${level}: ${msg}${detail}\n`)
+}
+
+function fail (err: unknown): never {
+  if (err instanceof FusionError) {
+    process.stderr.write(`mqtt-fusion: ${err.message}\n`)
+    process.exit(err.code === 'BAD_OPTION' ? 2 : 1)
+  }
+  process.stderr.write(`mqtt-fusion: could not start: ${(err as Error)?.message ?? String(err)}\n`)
+  process.exit(1)
+}
+
+async function main (): Promise<void> {
+  const req = parseCli(process.argv.slice(2), process.env)
+  if (req.help) { process.stdout.write(USAGE + '\n'); return }
+  if (req.version) { process.stdout.write('mqtt-fusion 0.1.0\n'); return }
+  const gateway = await createGateway(req.options, { log })
+  if (gateway.options.memory) process.stderr.write('mqtt-fusion: --memory: nothing is kept on disk; history, retained messages and sessions end with the process\n')
+  let urls
+  try {
+    urls = await gateway.listen()
+  } catch (err) {
+    await gateway.close().catch(() => {})
+    throw err
+  }
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) { process.exit(1) } // a second signal: the user means it
+    stopping = true
+    const deadline = setTimeout(() => {
+      log('warn', `shutdown took too long after ${signal}; exiting`)
+      process.exit(1)
+    }, gateway.options.closeTimeoutMs + 5000)
+    deadline.unref()
+    gateway.close().then(() => process.exit(0), (err) => { log('error', 'shutdown failed', err); process.exit(1) })
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.stdout.write(`mqtt-fusion ready http=${urls.http} ws=${urls.ws} mqtt-ws=${urls['mqtt-ws']} mqtt=${urls.mqtt}\n`)
+}
+
+main().catch(fail)

@@ -1,0 +1,169 @@
+import { once } from 'node:events'
+import type { Server as HttpServer } from 'node:http'
+import type { AddressInfo, Server as NetServer } from 'node:net'
+import type { Aedes } from 'aedes'
+import { FusionError } from './errors.js'
+import { resolveOptions, type GatewayOptions } from './options.js'
+import { openStore, type Store } from './store/open-store.js'
+import { createBroker } from './broker/create-broker.js'
+import { HistoryLog } from './history/history-log.js'
+import { Bridge } from './bridge/bridge.js'
+import { PresenceTracker } from './hub/presence.js'
+import { Hub } from './hub/hub.js'
+import { createDefaultAcl, type Acl } from './policy/acl.js'
+import { Stats } from './stats.js'
+import { ByteMeter } from './transport/byte-meter.js'
+import { createMqttTcpServer } from './transport/mqtt-tcp.js'
+import { createMqttWsServer } from './transport/mqtt-ws.js'
+import { attachUpgradeRouter } from './transport/upgrade-router.js'
+import { buildApp } from './http/app.js'
+import { watchMqttPresence } from './broker/mqtt-presence.js'
+import type { FastifyInstance } from 'fastify'
+import type { WebSocketServer } from 'ws'
+
+export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
+
+/** The addresses every door listens on, as the ready line names them. */
+export interface GatewayUrls {
+  readonly http: string
+  readonly ws: string
+  readonly 'mqtt-ws': string
+  readonly mqtt: string
+}
+
+export interface Gateway {
+  readonly options: Readonly<GatewayOptions>
+  readonly broker: Aedes
+  readonly stats: Stats
+  /** Binds every door; resolves with their real addresses (port 0 works). */
+  listen (): Promise<GatewayUrls>
+  /** Closes everything under one deadline; idempotent, the same promise each time. */
+  close (): Promise<void>
+}
+
+export interface CreateGatewayExtras {
+  readonly log?: LogFn
+  readonly acl?: Acl
+}
+
+const silent: LogFn = () => {}
+
+/**
+ * Builds every part and binds nothing. The composition root: it wires, it holds no
+ * protocol logic.
+ */
+export async function createGateway (input: Partial<Record<keyof GatewayOptions, unknown>> = {}, extras: CreateGatewayExtras = {}): Promise<Gateway> {
+  const options = resolveOptions(input)
+  const log = extras.log ?? silent
+  const acl = extras.acl ?? createDefaultAcl()
+  const stats = new Stats()
+  const meter = new ByteMeter(stats)
+
+  const store: Store = await openStore(options)
+  const steps: Array<() => Promise<unknown> | unknown> = [] // teardown, in reverse order of creation
+  steps.push(() => store.close())
+  try {
+    const history = await HistoryLog.open(store.db, { maxPerTopic: Math.max(1000, options.historyLimit) })
+    steps.push(() => history.close())
+    const broker = await createBroker({ store, acl, stats, limits: options, log })
+    steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
+    const bridge = new Bridge(broker, history)
+    steps.push(() => bridge.close())
+    // Chat topics are logged even when no /ws client listens: describe() appends.
+    await bridge.subscribe('chat/#', { deliver () {} })
+    const presence = new PresenceTracker(bridge)
+    await presence.start()
+    if (!options.redis) await presence.clearStale()
+    const unwatch = watchMqttPresence(broker, presence)
+    steps.push(unwatch)
+    const hub = new Hub({ options, bridge, history, presence, acl, stats, log })
+    steps.push(() => hub.close())
+    const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log }
+    const mqttWs: WebSocketServer = createMqttWsServer(mqttDeps)
+    const tcp: NetServer = createMqttTcpServer(mqttDeps)
+    const app: FastifyInstance = await buildApp({
+      options,
+      bridge,
+      history,
+      acl,
+      stats,
+      statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount } }),
+      health: () => ({ ready: !closing, detail: { store: store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) } })
+    })
+    attachUpgradeRouter(app.server as HttpServer, {
+      '/ws': { door: 'ws', wss: hub.wss },
+      '/mqtt': { door: 'mqtt-ws', wss: mqttWs }
+    }, { allowedOrigins: [], meter })
+
+    let closing: Promise<void> | undefined
+    let listening = false
+
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        // Order matters: stop accepting, say goodbye to /ws clients (1001) while the
+        // broker can still publish their presence, then the MQTT clients, then HTTP,
+        // then flush and close the store. One failing step never skips the rest.
+        const run = async (fn: () => unknown, what: string): Promise<void> => {
+          try { await fn() } catch (err) { log('warn', `close: ${what} failed`, err) }
+        }
+        if (listening) await run(() => new Promise<void>((resolve) => tcp.close(() => resolve())), 'mqtt listener')
+        await run(() => hub.close(), 'hub')
+        for (const ws of mqttWs.clients) ws.terminate()
+        await run(unwatch, 'presence watch')
+        await run(() => new Promise<void>((resolve) => broker.close(() => resolve())), 'broker')
+        await run(() => app.close(), 'http')
+        await run(() => new Promise<void>((resolve) => mqttWs.close(() => resolve())), 'mqtt-ws')
+        bridge.close()
+        await run(() => history.close(), 'history')
+        await run(() => store.close(), 'store')
+      })()
+      return closing
+    }
+
+    return {
+      options,
+      broker,
+      stats,
+      async listen () {
+        try {
+          await app.listen({ port: options.httpPort, host: options.host })
+        } catch (cause) {
+          throw listenError('http-port', options.httpPort, cause)
+        }
+        try {
+          tcp.listen(options.mqttPort, options.host)
+          await Promise.race([once(tcp, 'listening'), once(tcp, 'error').then(([err]) => { throw err })])
+        } catch (cause) {
+          throw listenError('mqtt-port', options.mqttPort, cause)
+        }
+        listening = true
+        const host = displayHost(options.host)
+        const httpPort = (app.server.address() as AddressInfo).port
+        const mqttPort = (tcp.address() as AddressInfo).port
+        return {
+          http: `http://${host}:${httpPort}`,
+          ws: `ws://${host}:${httpPort}/ws`,
+          'mqtt-ws': `ws://${host}:${httpPort}/mqtt`,
+          mqtt: `mqtt://${host}:${mqttPort}`
+        }
+      },
+      close
+    }
+  } catch (err) {
+    for (const step of steps.reverse()) { try { await step() } catch {} }
+    throw err
+  }
+}
+
+function listenError (flag: string, port: number, cause: unknown): FusionError {
+  const code = (cause as NodeJS.ErrnoException).code
+  const why = code === 'EADDRINUSE' ? 'is in use' : code === 'EACCES' ? 'needs more privileges' : `cannot be used (${code ?? String(cause)})`
+  return new FusionError('PORT_IN_USE', `--${flag} ${port} ${why}`, { cause })
+}
+
+/** A wildcard bind is reachable on loopback: name that, so the URL works as printed. */
+function displayHost (host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1'
+  if (host === '::') return '[::1]'
+  return host.includes(':') ? `[${host}]` : host
+}

@@ -1,0 +1,134 @@
+import type { AbstractLevel } from 'abstract-level'
+import { FusionError } from '../errors.js'
+
+/** One stored message, as the `history` frame and `GET /api/history` show it. */
+export interface HistoryRecord {
+  readonly seq: number
+  readonly topic: string
+  /** The chat text for chat topics, else the payload (base64 when `encoding` says so). */
+  readonly payload: string
+  readonly encoding?: 'base64'
+  readonly from: string
+  readonly via: string
+  readonly ts: number
+}
+
+export interface HistoryOptions {
+  /** Messages kept per topic; older ones are deleted as new ones come. @default 1000 */
+  readonly maxPerTopic?: number
+}
+
+// The same physical LevelDB may be shared with the broker's persistence; these
+// sublevels keep our keys out of its way.
+type Db = AbstractLevel<any, any, any>
+
+const SEP = '\u0000' // cannot occur in a topic [MQTT-4.7.3-2]
+const END = '\u0001'
+const seqKey = (topic: string, seq: number): string => `${topic}${SEP}${seq.toString(16).padStart(13, '0')}`
+
+/**
+ * A per-topic message log with sequence numbers. `append` assigns the sequence at once
+ * (so live frames and history agree on it) and stores in batches; readers wait for
+ * what was appended before them, so a read never misses an acknowledged message.
+ */
+export class HistoryLog {
+  readonly #records: any
+  readonly #seqs: any
+  readonly #last = new Map<string, number>()
+  readonly #maxPerTopic: number
+  #pending: Array<{ type: 'put' | 'del', key: string, value?: HistoryRecord, seqTopic?: string, seq?: number }> = []
+  #waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
+  #chain: Promise<void> = Promise.resolve()
+  #scheduled = false
+  #closed = false
+
+  private constructor (db: Db, opts: HistoryOptions) {
+    this.#records = db.sublevel('history', { valueEncoding: 'json' })
+    this.#seqs = db.sublevel('history-seq', { valueEncoding: 'json' })
+    this.#maxPerTopic = opts.maxPerTopic ?? 1000
+  }
+
+  /** Opens the log on `db` and loads the last sequence of every topic. */
+  static async open (db: Db, opts: HistoryOptions = {}): Promise<HistoryLog> {
+    const log = new HistoryLog(db, opts)
+    for await (const [topic, seq] of log.#seqs.iterator()) log.#last.set(topic as string, seq as number)
+    return log
+  }
+
+  /** The last sequence number given on `topic` (0 when none). */
+  lastSeq (topic: string): number { return this.#last.get(topic) ?? 0 }
+
+  /** Appends; returns the new sequence number and a promise settled once it is stored. */
+  append (record: Omit<HistoryRecord, 'seq'>): { seq: number, stored: Promise<void> } {
+    if (this.#closed) return { seq: 0, stored: Promise.reject(new FusionError('SHUTTING_DOWN', 'history log is closed')) }
+    const seq = this.lastSeq(record.topic) + 1
+    this.#last.set(record.topic, seq)
+    const full: HistoryRecord = { seq, ...record }
+    this.#pending.push({ type: 'put', key: seqKey(record.topic, seq), value: full, seqTopic: record.topic, seq })
+    if (seq > this.#maxPerTopic) this.#pending.push({ type: 'del', key: seqKey(record.topic, seq - this.#maxPerTopic) })
+    const stored = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }))
+    this.#schedule()
+    return { seq, stored }
+  }
+
+  /** The last `limit` records of `topic`, oldest first. */
+  async last (topic: string, limit: number): Promise<HistoryRecord[]> {
+    await this.flushed()
+    if (limit <= 0) return []
+    const out: HistoryRecord[] = []
+    for await (const value of this.#records.values({ gte: topic + SEP, lt: topic + END, reverse: true, limit })) out.push(value)
+    return out.reverse()
+  }
+
+  /** Records of `topic` after sequence `since`, oldest first, at most `limit`. */
+  async since (topic: string, since: number, limit: number): Promise<HistoryRecord[]> {
+    await this.flushed()
+    const out: HistoryRecord[] = []
+    for await (const value of this.#records.values({ gt: seqKey(topic, since), lt: topic + END, limit })) out.push(value)
+    return out
+  }
+
+  /** Resolves once everything appended so far is stored (or failed). */
+  flushed (): Promise<void> {
+    if (this.#pending.length) this.#flushNow()
+    return this.#chain.catch(() => {})
+  }
+
+  /** Stores what is pending and refuses further appends; safe to call twice. */
+  async close (): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true
+      if (this.#pending.length) this.#flushNow()
+    }
+    await this.#chain.catch(() => {})
+  }
+
+  #schedule (): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    // One batch per turn of the event loop: a burst of appends is one write.
+    setImmediate(() => { this.#scheduled = false; if (this.#pending.length) this.#flushNow() })
+  }
+
+  #flushNow (): void {
+    const ops = this.#pending
+    const waiters = this.#waiters
+    this.#pending = []
+    this.#waiters = []
+    const seqOps = new Map<string, number>()
+    for (const op of ops) if (op.seqTopic !== undefined) seqOps.set(op.seqTopic, op.seq as number)
+    this.#chain = this.#chain.catch(() => {}).then(async () => {
+      try {
+        await Promise.all([
+          this.#records.batch(ops.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key }))),
+          this.#seqs.batch([...seqOps].map(([key, value]) => ({ type: 'put', key, value })))
+        ])
+        for (const w of waiters) w.resolve()
+      } catch (cause) {
+        const err = new FusionError('STORE_FAILED', 'the history log could not store the message', { cause })
+        for (const w of waiters) w.reject(err)
+        throw err
+      }
+    })
+  }
+}

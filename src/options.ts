@@ -1,0 +1,140 @@
+import { FusionError } from './errors.js'
+
+/** Everything the gateway can be told; every number finite by default, with the reason. */
+export interface GatewayOptions {
+  /** Address every door binds. @default '0.0.0.0' */
+  host: string
+  /** HTTP port for pages, REST, /ws and /mqtt; 0 picks a free port. @default 3000 */
+  httpPort: number
+  /** MQTT/TCP port; 0 picks a free port. @default 1883 */
+  mqttPort: number
+  /** Where the broker state and the history log live. @default './data' */
+  dataDir: string
+  /** Keep nothing on disk. @default false */
+  memory: boolean
+  /** Redis URL for scale-out; undefined for a single node. */
+  redis?: string | undefined
+  /** Chat messages kept per topic and sent in the `history` frame. @default 50 */
+  historyLimit: number
+  /**
+   * Largest payload a client may publish through any door, in bytes. Stops one client
+   * from making every subscriber buffer a huge message. @default 262144 (256 KiB)
+   */
+  maxPayload: number
+  /**
+   * Largest MQTT packet accepted; Aedes 1.x has no such limit and would buffer a
+   * declared 256 MB packet. @default 266240 (maxPayload plus room for the topic)
+   */
+  maxPacket: number
+  /** Subscriptions one /ws client may hold; stops a client from growing the router. @default 100 */
+  maxSubscriptions: number
+  /** Longest topic or filter in UTF-8 bytes (the MQTT ceiling is 65,535). @default 1024 */
+  maxTopicLength: number
+  /** Most levels in a topic or filter; deep topics cost the matcher. @default 32 */
+  maxTopicLevels: number
+  /**
+   * Bytes a /ws client may have queued unsent before it is closed with 1013, so a client
+   * that stops reading cannot grow the server's memory. @default 4194304 (4 MiB)
+   */
+  sendHighWaterMark: number
+  /** Milliseconds between WebSocket pings; a peer that misses one is dropped. @default 30000 */
+  heartbeatMs: number
+  /** Milliseconds close() waits for clients before it terminates them. @default 2000 */
+  closeTimeoutMs: number
+  /** Name shown in `welcome.server`. */
+  serverName: string
+}
+
+export const DEFAULTS: Readonly<GatewayOptions> = Object.freeze({
+  host: '0.0.0.0',
+  httpPort: 3000,
+  mqttPort: 1883,
+  dataDir: './data',
+  memory: false,
+  redis: undefined,
+  historyLimit: 50,
+  maxPayload: 256 * 1024,
+  maxPacket: 256 * 1024 + 4096,
+  maxSubscriptions: 100,
+  maxTopicLength: 1024,
+  maxTopicLevels: 32,
+  sendHighWaterMark: 4 * 1024 * 1024,
+  heartbeatMs: 30_000,
+  closeTimeoutMs: 2000,
+  serverName: 'mqtt-fusion/0.1.0'
+})
+
+/** Option names as the command line spells them, for error messages. */
+export const OPTION_FLAGS: Readonly<Record<keyof GatewayOptions, string>> = Object.freeze({
+  host: 'host',
+  httpPort: 'http-port',
+  mqttPort: 'mqtt-port',
+  dataDir: 'data-dir',
+  memory: 'memory',
+  redis: 'redis',
+  historyLimit: 'history-limit',
+  maxPayload: 'max-payload',
+  maxPacket: 'max-packet',
+  maxSubscriptions: 'max-subscriptions',
+  maxTopicLength: 'max-topic-length',
+  maxTopicLevels: 'max-topic-levels',
+  sendHighWaterMark: 'send-high-water-mark',
+  heartbeatMs: 'heartbeat-ms',
+  closeTimeoutMs: 'close-timeout-ms',
+  serverName: 'server-name'
+})
+
+type IntRule = readonly [min: number, max: number]
+const INT_RULES: Partial<Record<keyof GatewayOptions, IntRule>> = {
+  httpPort: [0, 65535],
+  mqttPort: [0, 65535],
+  historyLimit: [0, 10_000],
+  maxPayload: [1, 64 * 1024 * 1024],
+  maxPacket: [64, 256 * 1024 * 1024],
+  maxSubscriptions: [1, 100_000],
+  maxTopicLength: [1, 65535],
+  maxTopicLevels: [1, 100],
+  sendHighWaterMark: [1024, 1024 * 1024 * 1024],
+  heartbeatMs: [100, 3_600_000],
+  closeTimeoutMs: [0, 60_000]
+}
+
+/**
+ * Checks options against the rules, reporting every problem in one error, and returns
+ * a frozen copy: nobody downstream can change what was decided here.
+ */
+export function resolveOptions (input: Partial<Record<keyof GatewayOptions, unknown>> = {}): Readonly<GatewayOptions> {
+  const problems: string[] = []
+  const out: Record<string, unknown> = { ...DEFAULTS }
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined) continue
+    const name = key as keyof GatewayOptions
+    if (!(name in DEFAULTS)) {
+      problems.push(`unknown option "${key}"`)
+      continue
+    }
+    const flag = `--${OPTION_FLAGS[name]}`
+    const rule = INT_RULES[name]
+    if (rule) {
+      const n = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < rule[0] || n > rule[1]) {
+        problems.push(`${flag} must be a whole number from ${rule[0]} to ${rule[1]} (got ${JSON.stringify(value)})`)
+      } else {
+        out[name] = n
+      }
+    } else if (name === 'memory') {
+      if (typeof value === 'boolean') out[name] = value
+      else if (value === '1' || value === 'true' || value === '') out[name] = true
+      else if (value === '0' || value === 'false') out[name] = false
+      else problems.push(`${flag} must be true or false (got ${JSON.stringify(value)})`)
+    } else if (typeof value !== 'string' || value.length === 0) {
+      problems.push(`${flag} must be a non-empty string (got ${JSON.stringify(value)})`)
+    } else if (name === 'redis' && !/^rediss?:\/\//.test(value)) {
+      problems.push(`${flag} must be a redis:// URL (got ${JSON.stringify(value)})`)
+    } else {
+      out[name] = value
+    }
+  }
+  if (problems.length) throw new FusionError('BAD_OPTION', problems.join('; '))
+  return Object.freeze(out) as unknown as Readonly<GatewayOptions>
+}

@@ -1,0 +1,42 @@
+import { FusionError } from '../errors.js'
+
+/** Who is asking: the same shape for every door. */
+export interface Identity {
+  readonly clientId: string
+  readonly username?: string | undefined
+  readonly door: Door
+}
+
+export type Door = 'mqtt' | 'mqtt-ws' | 'ws' | 'http'
+
+/**
+ * The publish/subscribe policy. Every door calls these two functions: the Aedes
+ * hooks for MQTT/TCP and MQTT/WS, the hub and the HTTP API directly (their
+ * `broker.publish`/`broker.subscribe` bypass Aedes's hooks).
+ */
+export interface Acl {
+  /** Throws ACL_DENIED when `who` may not publish on `topic`. */
+  checkPublish (who: Identity, topic: string): void
+  /** Throws ACL_DENIED when `who` may not subscribe to `filter`. */
+  checkSubscribe (who: Identity, filter: string): void
+}
+
+/**
+ * The default policy with no rules file: anyone may use every topic except that
+ * `$...` topics are read-only (they belong to the broker) and `presence/<id>` may only be
+ * written by the client `<id>` itself (its will, typically), so nobody can mark
+ * someone else offline.
+ */
+export function createDefaultAcl (): Acl {
+  return {
+    checkPublish (who, topic) {
+      if (topic.charCodeAt(0) === 36 /* $ */) {
+        throw new FusionError('ACL_DENIED', `publish to ${topic} is not allowed`)
+      }
+      if (topic.startsWith('presence/') && topic !== `presence/${who.clientId}`) {
+        throw new FusionError('ACL_DENIED', `publish to ${topic} is not allowed: presence/<clientId> belongs to that client`)
+      }
+    },
+    checkSubscribe () {}
+  }
+}

@@ -1,0 +1,47 @@
+import type { Door } from './policy/acl.js'
+
+export const DOORS: readonly Door[] = ['mqtt', 'mqtt-ws', 'ws', 'http']
+
+export interface DoorCounters {
+  connections: number
+  connectionsTotal: number
+  messagesIn: number
+  messagesOut: number
+  bytesIn: number
+  bytesOut: number
+}
+
+export type DropReason = 'slowConsumer' | 'tooLarge' | 'rateLimited' | 'aclDenied' | 'badInput' | 'storeFailed'
+
+/**
+ * Counters for `/api/stats` and `/metrics`. Plain numbers bumped on the hot path;
+ * nothing is computed until somebody asks.
+ */
+export class Stats {
+  readonly startedAt = Date.now()
+  readonly doors: Record<Door, DoorCounters>
+  readonly dropped: Record<DropReason, number> = {
+    slowConsumer: 0, tooLarge: 0, rateLimited: 0, aclDenied: 0, badInput: 0, storeFailed: 0
+  }
+
+  constructor () {
+    const make = (): DoorCounters => ({ connections: 0, connectionsTotal: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 })
+    this.doors = { mqtt: make(), 'mqtt-ws': make(), ws: make(), http: make() }
+  }
+
+  opened (door: Door): void { const d = this.doors[door]; d.connections++; d.connectionsTotal++ }
+  closed (door: Door): void { this.doors[door].connections-- }
+
+  /** A JSON-ready snapshot. */
+  snapshot (extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      uptime: Math.round((Date.now() - this.startedAt) / 1000),
+      uptimeMs: Date.now() - this.startedAt,
+      doors: structuredClone(this.doors),
+      connections: Object.fromEntries(DOORS.map((d) => [d, this.doors[d].connections])),
+      dropped: { ...this.dropped },
+      memory: { rss: process.memoryUsage.rss() },
+      ...extra
+    }
+  }
+}
