@@ -104,13 +104,17 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
         // broker can still publish their presence, then the MQTT clients, then HTTP,
         // then flush and close the store. One failing step never skips the rest.
         const run = async (fn: () => unknown, what: string): Promise<void> => {
+          const t0 = Date.now()
           try { await fn() } catch (err) { log('warn', `close: ${what} failed`, err) }
+          if (process.env.FUSION_DEBUG_CLOSE) log('info', `close: ${what} took ${Date.now() - t0} ms`)
         }
-        if (listening) await run(() => new Promise<void>((resolve) => tcp.close(() => resolve())), 'mqtt listener')
+        // net.Server#close waits for open connections, which the broker ends below.
+        const tcpClosed = listening ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve()
         await run(() => hub.close(), 'hub')
         for (const ws of mqttWs.clients) ws.terminate()
         await run(unwatch, 'presence watch')
         await run(() => new Promise<void>((resolve) => broker.close(() => resolve())), 'broker')
+        await run(() => withDeadline(tcpClosed, options.closeTimeoutMs), 'mqtt listener')
         await run(() => app.close(), 'http')
         await run(() => new Promise<void>((resolve) => mqttWs.close(() => resolve())), 'mqtt-ws')
         bridge.close()
@@ -153,6 +157,11 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     for (const step of steps.reverse()) { try { await step() } catch {} }
     throw err
   }
+}
+
+function withDeadline (p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([p, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })]).finally(() => clearTimeout(timer))
 }
 
 function listenError (flag: string, port: number, cause: unknown): FusionError {

@@ -268,7 +268,8 @@ export class Hub {
   #broadcastPresence (p: PresenceInfo): void {
     if (this.#sessions.size === 0) return
     const data = JSON.stringify(presenceFrame(p))
-    for (const s of this.#sessions.values()) if (s.wantsPresence) s.write(data)
+    // Sessions still reading their history get the whole list right after it.
+    for (const s of this.#sessions.values()) if (s.wantsPresence && s.released) s.write(data)
   }
 
   #dropSlow (session: HubSession): void {

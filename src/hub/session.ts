@@ -54,6 +54,9 @@ export class HubSession implements Sink {
 
   get isText (): boolean { return this.format === 'text' }
 
+  /** True once welcome and history are out and live frames flow. */
+  get released (): boolean { return this.#held === undefined }
+
   deliver (msg: FusionMessage): void {
     // Aedes calls us once per matching filter; the decoded message is shared, so
     // identity tells a second filter's copy of the same publish.
