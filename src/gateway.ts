@@ -3,6 +3,7 @@ import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { Aedes } from 'aedes'
 import { FusionError } from './errors.js'
+import { checkTopicFilter } from './topics/topic-rules.js'
 import { resolveOptions, type GatewayOptions } from './options.js'
 import { openStore, type Store } from './store/open-store.js'
 import { createBroker } from './broker/create-broker.js'
@@ -18,6 +19,8 @@ import { createMqttWsServer } from './transport/mqtt-ws.js'
 import { attachUpgradeRouter } from './transport/upgrade-router.js'
 import { buildApp } from './http/app.js'
 import { watchMqttPresence } from './broker/mqtt-presence.js'
+import { PubackGate } from './broker/durable-puback.js'
+import type { Durability } from './broker/create-broker.js'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocketServer } from 'ws'
 
@@ -63,14 +66,20 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
   const steps: Array<() => Promise<unknown> | unknown> = [] // teardown, in reverse order of creation
   steps.push(() => store.close())
   try {
-    const history = await HistoryLog.open(store.db, { maxPerTopic: Math.max(1000, options.historyLimit) })
+    const logged = options.historyTopics.split(',').map((f) => f.trim()).filter(Boolean)
+    for (const f of logged) {
+      try { checkTopicFilter(f, options) } catch (err) { throw new FusionError('BAD_OPTION', `--history-topics: ${(err as Error).message}`) }
+    }
+    const history = await HistoryLog.open(store.db, { maxPerTopic: Math.max(options.historyMaxPerTopic, options.historyLimit), maxAgeMs: options.historyMaxAgeMs })
     steps.push(() => history.close())
-    const broker = await createBroker({ store, acl, stats, limits: options, log })
+    const durability: Durability | undefined = options.holdPuback ? { gate: new PubackGate(), storedFor: () => undefined } : undefined
+    const broker = await createBroker({ store, acl, stats, limits: options, log, durability })
     steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
-    const bridge = new Bridge(broker, history)
+    const bridge = new Bridge(broker, history, logged)
+    if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
     steps.push(() => bridge.close())
-    // Chat topics are logged even when no /ws client listens: describe() appends.
-    await bridge.subscribe('chat/#', { deliver () {} })
+    // Logged topics are kept even when no /ws client listens.
+    await bridge.startLogging()
     const presence = new PresenceTracker(bridge)
     await presence.start()
     if (!options.redis) await presence.clearStale()

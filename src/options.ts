@@ -41,6 +41,18 @@ export interface GatewayOptions {
   heartbeatMs: number
   /** Milliseconds close() waits for clients before it terminates them. @default 2000 */
   closeTimeoutMs: number
+  /**
+   * Hold each MQTT QoS 1 PUBACK until the message is stored for offline sessions and in
+   * the history log (stock Aedes acknowledges first). Off only to measure the cost.
+   * @default true
+   */
+  holdPuback: boolean
+  /** Oldest history kept, in milliseconds; older messages are swept. @default 2592000000 (30 days) */
+  historyMaxAgeMs: number
+  /** Messages kept per logged topic; bounds the disk. @default 1000 */
+  historyMaxPerTopic: number
+  /** Comma-separated filters whose messages the history log keeps. @default 'chat/#' */
+  historyTopics: string
   /** Name shown in `welcome.server`. */
   serverName: string
 }
@@ -61,6 +73,10 @@ export const DEFAULTS: Readonly<GatewayOptions> = Object.freeze({
   sendHighWaterMark: 4 * 1024 * 1024,
   heartbeatMs: 30_000,
   closeTimeoutMs: 2000,
+  holdPuback: true,
+  historyMaxAgeMs: 30 * 24 * 3600 * 1000,
+  historyMaxPerTopic: 1000,
+  historyTopics: 'chat/#',
   serverName: 'mqtt-fusion/0.1.0'
 })
 
@@ -81,6 +97,10 @@ export const OPTION_FLAGS: Readonly<Record<keyof GatewayOptions, string>> = Obje
   sendHighWaterMark: 'send-high-water-mark',
   heartbeatMs: 'heartbeat-ms',
   closeTimeoutMs: 'close-timeout-ms',
+  holdPuback: 'hold-puback',
+  historyMaxAgeMs: 'history-max-age-ms',
+  historyMaxPerTopic: 'history-max-per-topic',
+  historyTopics: 'history-topics',
   serverName: 'server-name'
 })
 
@@ -96,8 +116,12 @@ const INT_RULES: Partial<Record<keyof GatewayOptions, IntRule>> = {
   maxTopicLevels: [1, 100],
   sendHighWaterMark: [1024, 1024 * 1024 * 1024],
   heartbeatMs: [100, 3_600_000],
-  closeTimeoutMs: [0, 60_000]
+  closeTimeoutMs: [0, 60_000],
+  historyMaxAgeMs: [1000, 10 * 365 * 24 * 3600 * 1000],
+  historyMaxPerTopic: [1, 1_000_000]
 }
+
+const BOOLEAN_KEYS = new Set<keyof GatewayOptions>(['memory', 'holdPuback'])
 
 /**
  * Checks options against the rules, reporting every problem in one error, and returns
@@ -122,7 +146,7 @@ export function resolveOptions (input: Partial<Record<keyof GatewayOptions, unkn
       } else {
         out[name] = n
       }
-    } else if (name === 'memory') {
+    } else if (BOOLEAN_KEYS.has(name)) {
       if (typeof value === 'boolean') out[name] = value
       else if (value === '1' || value === 'true' || value === '') out[name] = true
       else if (value === '0' || value === 'false') out[name] = false

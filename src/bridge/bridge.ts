@@ -2,6 +2,7 @@ import type { Aedes, AedesPublishPacket } from 'aedes'
 import { FusionError } from '../errors.js'
 import type { HistoryLog } from '../history/history-log.js'
 import { wildcardSkipsDollar } from '../topics/topic-rules.js'
+import { FilterSet } from '../topics/topic-match.js'
 import { decodePacket, type FusionMessage, type RawPacket } from './message.js'
 import { stampOrigin, type Origin } from './origin.js'
 
@@ -41,11 +42,20 @@ export class Bridge {
   // Aedes copies our `properties` object by reference into its packet: the key that
   // lets publish() find the history write of the message it just sent.
   readonly #storedByStamp = new WeakMap<object, Promise<void>>()
+  readonly #logged: FilterSet
   #closed = false
 
-  constructor (broker: Aedes, history: HistoryLog) {
+  /** `logged`: the filters whose messages go to the history log (chat/# by default). */
+  constructor (broker: Aedes, history: HistoryLog, logged: readonly string[] = ['chat/#']) {
     this.#broker = broker
     this.#history = history
+    this.#logged = new FilterSet(logged)
+  }
+
+  /** Subscribes the history log to every logged filter, so they are kept with no listener. */
+  async startLogging (): Promise<void> {
+    const sink: Sink = { deliver () {} } // describe() appends; nothing else to do
+    await Promise.all(this.#logged.filters.map((f) => this.subscribe(f, sink)))
   }
 
   /** The decoded form of a broker packet, shared by every recipient of that publish. */
@@ -54,7 +64,7 @@ export class Bridge {
     if (msg) return msg
     msg = decodePacket(packet)
     this.#decoded.set(packet, msg)
-    if (msg.isChat && msg.payload.length > 0) {
+    if (msg.payload.length > 0 && this.#logged.matches(msg.topic)) {
       const { seq, stored } = this.#history.append(msg.record())
       msg.seq = seq
       msg.stored = stored
@@ -63,6 +73,9 @@ export class Bridge {
     }
     return msg
   }
+
+  /** The history write of the message stamped with `stamp`, if it is a logged one. */
+  storedFor (stamp: object): Promise<void> | undefined { return this.#storedByStamp.get(stamp) }
 
   /** Publishes into the topic space; resolves once the broker took it and the log stored it. */
   publish (req: PublishRequest): Promise<void> {

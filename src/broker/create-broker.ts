@@ -6,6 +6,7 @@ import type { Stats } from '../stats.js'
 import type { Store } from '../store/open-store.js'
 import { checkTopicFilter, checkTopicName, type TopicLimits } from '../topics/topic-rules.js'
 import { stampOrigin } from '../bridge/origin.js'
+import type { PubackGate } from './durable-puback.js'
 
 const DOOR = Symbol('fusion.door')
 const USERNAME = Symbol('fusion.username')
@@ -33,6 +34,14 @@ export interface BrokerDeps {
   readonly limits: TopicLimits
   readonly id?: string | undefined
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
+  /** Holds QoS 1 PUBACKs until stored; undefined for stock Aedes behaviour. */
+  readonly durability?: Durability | undefined
+}
+
+/** The PUBACK gate and how to find the history write of a stamped message (bound late). */
+export interface Durability {
+  readonly gate: PubackGate
+  storedFor: (stamp: object) => Promise<void> | undefined
 }
 
 /**
@@ -41,7 +50,7 @@ export interface BrokerDeps {
  * its origin, so the hub and the history see who sent it and when.
  */
 export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
-  const { acl, stats, limits } = deps
+  const { acl, stats, limits, durability } = deps
   const persistence = deps.store.onDisk ? new AsyncLevelPersistence(deps.store.db) : undefined
   const broker = await Aedes.createBroker({
     id: deps.id,
@@ -68,6 +77,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       }
       stats.doors[who.door].messagesIn++
       stampOrigin(packet, { ts: Date.now(), via: 'mqtt', from: who.username ?? who.clientId, clientId: who.clientId })
+      if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
       done(null)
     },
     authorizeSubscribe (client: Client, sub: Subscription, done) {
@@ -79,6 +89,18 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         return done(null, null)
       }
       done(null, sub)
+    },
+    // Runs after the retained store and the offline-session enqueue of a publish: the
+    // point from which a QoS 1 message survives a crash, so its PUBACK may go.
+    published (packet, client, done) {
+      done(null)
+      if (!durability || !client || packet.qos !== 1) return
+      const messageId = (packet as unknown as { messageId?: number }).messageId
+      if (typeof messageId !== 'number') return
+      const stored = packet.properties ? durability.storedFor(packet.properties) : undefined
+      if (!stored) return durability.gate.release(client.conn as never, messageId, true)
+      stored.then(() => durability.gate.release(client.conn as never, messageId, true),
+        () => durability.gate.release(client.conn as never, messageId, false))
     },
     authorizeForward (client: Client, packet: AedesPublishPacket) {
       stats.doors[clientDoor(client)].messagesOut++

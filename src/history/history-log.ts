@@ -16,6 +16,8 @@ export interface HistoryRecord {
 export interface HistoryOptions {
   /** Messages kept per topic; older ones are deleted as new ones come. @default 1000 */
   readonly maxPerTopic?: number
+  /** Oldest message kept, in ms; a sweep deletes older ones. @default 30 days */
+  readonly maxAgeMs?: number
 }
 
 // The same physical LevelDB may be shared with the broker's persistence; these
@@ -36,6 +38,8 @@ export class HistoryLog {
   readonly #seqs: any
   readonly #last = new Map<string, number>()
   readonly #maxPerTopic: number
+  readonly #maxAgeMs: number
+  #sweeper: NodeJS.Timeout | undefined
   #pending: Array<{ type: 'put' | 'del', key: string, value?: HistoryRecord, seqTopic?: string, seq?: number }> = []
   #waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
   #chain: Promise<void> = Promise.resolve()
@@ -46,12 +50,16 @@ export class HistoryLog {
     this.#records = db.sublevel('history', { valueEncoding: 'json' })
     this.#seqs = db.sublevel('history-seq', { valueEncoding: 'json' })
     this.#maxPerTopic = opts.maxPerTopic ?? 1000
+    this.#maxAgeMs = opts.maxAgeMs ?? 30 * 24 * 3600 * 1000
   }
 
   /** Opens the log on `db` and loads the last sequence of every topic. */
   static async open (db: Db, opts: HistoryOptions = {}): Promise<HistoryLog> {
     const log = new HistoryLog(db, opts)
     for await (const [topic, seq] of log.#seqs.iterator()) log.#last.set(topic as string, seq as number)
+    await log.sweep()
+    log.#sweeper = setInterval(() => { log.sweep().catch(() => {}) }, Math.min(60_000, Math.max(1000, log.#maxAgeMs / 10)))
+    log.#sweeper.unref()
     return log
   }
 
@@ -88,6 +96,25 @@ export class HistoryLog {
     return out
   }
 
+  /** Deletes messages older than the age limit; returns how many. */
+  async sweep (now = Date.now()): Promise<number> {
+    const cutoff = now - this.#maxAgeMs
+    let deleted = 0
+    for (const topic of [...this.#last.keys()]) {
+      const keys: string[] = []
+      // Records are in sequence order, so the old ones are a prefix: stop at the first young one.
+      for await (const [key, value] of this.#records.iterator({ gte: topic + SEP, lt: topic + END, limit: 10_000 })) {
+        if ((value as HistoryRecord).ts >= cutoff) break
+        keys.push(key as string)
+      }
+      if (keys.length) {
+        await this.#records.batch(keys.map((key) => ({ type: 'del', key })))
+        deleted += keys.length
+      }
+    }
+    return deleted
+  }
+
   /** Resolves once everything appended so far is stored (or failed). */
   flushed (): Promise<void> {
     if (this.#pending.length) this.#flushNow()
@@ -98,6 +125,7 @@ export class HistoryLog {
   async close (): Promise<void> {
     if (!this.#closed) {
       this.#closed = true
+      clearInterval(this.#sweeper)
       if (this.#pending.length) this.#flushNow()
     }
     await this.#chain.catch(() => {})

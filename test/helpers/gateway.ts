@@ -10,7 +10,6 @@ import { createGateway, type Gateway, type GatewayUrls } from '../../src/index.j
 /** The subset of tap's Test that the helpers use. */
 export interface T {
   teardown (fn: () => unknown): void
-  skip?: (msg?: string) => void
 }
 
 export interface Started { gateway: Gateway, urls: GatewayUrls, dataDir?: string }
@@ -145,12 +144,12 @@ export function nextMqttMessage (client: MqttClient, pred: (topic: string, paylo
  * Whether an external program is present. In CI (CI=true) a missing program fails the
  * test; on a laptop the test is skipped with the reason.
  */
-export function requireProgram (t: { skip: (msg?: string) => void, fail: (msg?: string) => void }, program: string, pkg: string): boolean {
+export function requireProgram (t: { fail: (msg?: string) => void, comment: (...msg: string[]) => void }, program: string, pkg: string): boolean {
   const found = spawnSync('sh', ['-c', `command -v ${program}`]).status === 0
   if (found) return true
   const msg = `${program} is not installed (Debian package ${pkg})`
   if (process.env.CI === 'true' || process.env.CI === '1') t.fail(`${msg}; CI must install it`)
-  else t.skip(msg)
+  else t.comment(`SKIP: ${msg}`) // the caller returns early: on a laptop this is a skip with a reason
   return false
 }
 
