@@ -37,7 +37,8 @@ export const ERROR_CODES = {
   BAD_OPTION: { status: 400, doc: 'a command-line option, environment variable or config key has a bad value' },
   PORT_IN_USE: { status: 500, doc: 'a door could not listen on its port' },
   STORE_LOCKED: { status: 500, doc: 'the data directory is in use by another gateway' },
-  STORE_UNUSABLE: { status: 500, doc: 'the data directory cannot be created, written or opened' }
+  STORE_UNUSABLE: { status: 500, doc: 'the data directory cannot be created, written or opened' },
+  INTERNAL: { status: 500, doc: 'an unexpected failure; the client sees only this code, the log keeps the cause' }
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -18,6 +18,11 @@ const ENV_NAMES: Partial<Record<keyof GatewayOptions, string>> = {
 
 const FLAG_TO_KEY = new Map(Object.entries(OPTION_FLAGS).map(([k, f]) => [f, k as keyof GatewayOptions]))
 
+/** The environment variable of an option: PROTOCOL.md's name, else FUSION_ + the flag in upper snake case. */
+export function envName (key: keyof GatewayOptions): string {
+  return ENV_NAMES[key] ?? `FUSION_${OPTION_FLAGS[key].toUpperCase().replace(/-/g, '_')}`
+}
+
 export const USAGE = `Usage: mqtt-fusion [options]
 
   --host ADDR            address every door binds (FUSION_HOST, default 0.0.0.0)
@@ -57,8 +62,8 @@ export function parseCli (argv: readonly string[], env: NodeJS.ProcessEnv): CliR
   }
   const fromConfig = readConfig((values.config as string | undefined) ?? env.FUSION_CONFIG)
   const options: Raw = { ...fromConfig }
-  for (const [key, name] of Object.entries(ENV_NAMES) as Array<[keyof GatewayOptions, string]>) {
-    const v = env[name]
+  for (const key of FLAG_TO_KEY.values()) {
+    const v = env[envName(key)]
     if (v !== undefined && v !== '') options[key] = v
   }
   for (const [flag, key] of FLAG_TO_KEY) {
