@@ -201,7 +201,7 @@ export class Hub {
         session.subscriptions.add(filter)
         await bridge.subscribe(filter, session)
         this.#ack(session, frame.id)
-        if (fresh) await this.#replay(session, filter, frame.since)
+        if (fresh || frame.since !== undefined) await this.#replay(session, filter, frame.since)
         return
       }
       case 'unsubscribe': {
