@@ -1,0 +1,127 @@
+// @ts-check
+// The cost of durability, measured in one run (issue 4):
+//  - chat messages/s acked over /ws with the on-disk log versus --memory;
+//  - MQTT QoS 1 publishes/s with the held PUBACK versus stock Aedes order,
+//    with an offline persistent session matching every message.
+// Usage: npm run build && node bench/durability.mjs [--seconds 4] [--rounds 3]
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import WebSocket from 'ws'
+import mqtt from 'mqtt'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : dflt }
+const SECONDS = arg('seconds', 4)
+const ROUNDS = arg('rounds', 3)
+const WINDOW = 64
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
+
+/** @param {string[]} args */
+async function startGateway (args) {
+  const dir = mkdtempSync(join(tmpdir(), 'fusion-bench-dur-'))
+  const argv = [join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', ...(args.includes('--memory') ? [] : ['--data-dir', dir]), ...args]
+  const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'ignore'] })
+  const line = await new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error('no ready line')), 20000)
+    proc.stdout.on('data', (d) => {
+      out += d
+      const l = out.split('\n').find((x) => x.startsWith('mqtt-fusion ready'))
+      if (l) { clearTimeout(timer); resolve(l) }
+    })
+    proc.once('exit', (c) => reject(new Error(`exited ${c}`)))
+  })
+  const urls = Object.fromEntries(String(line).split(' ').slice(2).map((kv) => kv.split('=')))
+  return {
+    urls,
+    async stop () {
+      proc.kill('SIGTERM')
+      await new Promise((r) => proc.once('exit', r))
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/** Closed loop: WINDOW chat frames in flight, counting acks for SECONDS. */
+async function chatRate (wsUrl) {
+  const ws = new WebSocket(`${wsUrl}?name=bench&room=bench&presence=0`)
+  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j) })
+  let acked = 0
+  let next = 0
+  let stopAt = 0
+  const done = new Promise((resolve) => {
+    ws.on('message', (data) => {
+      const s = data.toString()
+      if (!s.includes('"ack"')) return
+      acked++
+      if (Date.now() < stopAt) ws.send(JSON.stringify({ type: 'chat', text: `m${next}`, id: `c${next++}` }))
+      else if (acked === next) resolve(undefined)
+    })
+  })
+  stopAt = Date.now() + SECONDS * 1000
+  const t0 = Date.now()
+  for (let i = 0; i < WINDOW; i++) ws.send(JSON.stringify({ type: 'chat', text: `m${next}`, id: `c${next++}` }))
+  await done
+  const rate = acked / ((Date.now() - t0) / 1000)
+  ws.close()
+  return rate
+}
+
+/** Closed loop: WINDOW QoS 1 publishes in flight for SECONDS, with an offline persistent subscriber. */
+async function qos1Rate (mqttUrl) {
+  const sub = await mqtt.connectAsync(mqttUrl, { clientId: `bench-sub-${Math.random().toString(36).slice(2)}`, clean: false, reconnectPeriod: 0 })
+  await sub.subscribeAsync('bench/q1/#', { qos: 1 })
+  await sub.endAsync()
+  const pub = await mqtt.connectAsync(mqttUrl, { clientId: `bench-pub-${Math.random().toString(36).slice(2)}`, reconnectPeriod: 0 })
+  const stopAt = Date.now() + SECONDS * 1000
+  const t0 = Date.now()
+  let acked = 0
+  const payload = Buffer.alloc(64, 120)
+  const worker = async () => {
+    while (Date.now() < stopAt) {
+      await pub.publishAsync('bench/q1/x', payload, { qos: 1 })
+      acked++
+    }
+  }
+  await Promise.all(Array.from({ length: WINDOW }, worker))
+  const rate = acked / ((Date.now() - t0) / 1000)
+  await pub.endAsync()
+  return rate
+}
+
+const cases = {
+  chatDisk: { args: [], run: (g) => chatRate(g.urls.ws) },
+  chatMemory: { args: ['--memory'], run: (g) => chatRate(g.urls.ws) },
+  qos1Held: { args: [], run: (g) => qos1Rate(g.urls.mqtt) },
+  qos1Stock: { args: ['--hold-puback', 'false'], run: (g) => qos1Rate(g.urls.mqtt) }
+}
+
+/** @type {Record<string, number[]>} */
+const results = Object.fromEntries(Object.keys(cases).map((k) => [k, []]))
+for (let round = 0; round < ROUNDS; round++) {
+  // Alternate the order each round so drift on a noisy machine does not favour one side.
+  const names = round % 2 ? Object.keys(cases).reverse() : Object.keys(cases)
+  for (const name of names) {
+    const c = cases[/** @type {keyof typeof cases} */ (name)]
+    const g = await startGateway(c.args)
+    try { results[name].push(await c.run(g)) } finally { await g.stop() }
+  }
+}
+const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]))
+const rows = [
+  ['chat msg/s acked, on-disk log', m.chatDisk],
+  ['chat msg/s acked, --memory', m.chatMemory],
+  ['QoS 1 msg/s, held PUBACK', m.qos1Held],
+  ['QoS 1 msg/s, stock Aedes order', m.qos1Stock]
+]
+console.log(`durability cost, medians of ${ROUNDS} rounds of ${SECONDS} s, window ${WINDOW}`)
+for (const [k, v] of rows) console.log(`${String(k).padEnd(34)} ${Math.round(Number(v))}`)
+const chatRatio = m.chatDisk / m.chatMemory
+const qosRatio = m.qos1Held / m.qos1Stock
+console.log(`chat disk/memory ratio ${chatRatio.toFixed(2)} (loss ${(100 * (1 - chatRatio)).toFixed(0)}%, goal < 30%)`)
+console.log(`QoS 1 held/stock ratio ${qosRatio.toFixed(2)} (loss ${(100 * (1 - qosRatio)).toFixed(0)}%, goal < 30%)`)
+mkdirSync(join(root, 'bench', 'results'), { recursive: true })
+writeFileSync(join(root, 'bench', 'results', 'durability.json'), JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, raw: results, medians: m, chatRatio, qosRatio }, null, 2))
