@@ -3,6 +3,7 @@ import { FusionError } from '../errors.js'
 /** Who is asking: the same shape for every door. */
 export interface Identity {
   readonly clientId: string
+  /** Set only when the user proved it (auth on); a name a client merely claims is not here. */
   readonly username?: string | undefined
   readonly door: Door
 }
@@ -22,21 +23,26 @@ export interface Acl {
 }
 
 /**
- * The default policy with no rules file: anyone may use every topic except that
- * `$...` topics are read-only (they belong to the broker) and `presence/<id>` may only be
- * written by the client `<id>` itself (its will, typically), so nobody can mark
- * someone else offline.
+ * Rules that hold whatever the rules file says: `$...` topics belong to the broker
+ * (nobody can fake `$SYS` figures), and `presence/<id>` may only be written by the client
+ * `<id>` itself (its will, typically), so nobody can mark someone else offline.
+ */
+export function checkReservedPublish (who: Identity, topic: string): void {
+  if (topic.charCodeAt(0) === 36 /* $ */) {
+    throw new FusionError('ACL_DENIED', `publish to ${topic} is not allowed`)
+  }
+  if (topic.startsWith('presence/') && topic !== `presence/${who.clientId}`) {
+    throw new FusionError('ACL_DENIED', `publish to ${topic} is not allowed: presence/<clientId> belongs to that client`)
+  }
+}
+
+/**
+ * The default policy with no rules file: anyone may use every topic, within the
+ * reserved-topic rules above.
  */
 export function createDefaultAcl (): Acl {
   return {
-    checkPublish (who, topic) {
-      if (topic.charCodeAt(0) === 36 /* $ */) {
-        throw new FusionError('ACL_DENIED', `publish to ${topic} is not allowed`)
-      }
-      if (topic.startsWith('presence/') && topic !== `presence/${who.clientId}`) {
-        throw new FusionError('ACL_DENIED', `publish to ${topic} is not allowed: presence/<clientId> belongs to that client`)
-      }
-    },
+    checkPublish: checkReservedPublish,
     checkSubscribe () {}
   }
 }
