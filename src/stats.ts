@@ -34,10 +34,17 @@ export class Stats {
 
   /** A JSON-ready snapshot. */
   snapshot (extra: Record<string, unknown> = {}): Record<string, unknown> {
+    const doors = structuredClone(this.doors)
+    // The byte counters above only grow when a socket closes; `extra.bytes` includes the open ones.
+    const bytes = extra.bytes as Partial<Record<Door, { bytesIn: number, bytesOut: number }>> | undefined
+    for (const door of DOORS) {
+      const live = bytes?.[door]
+      if (live) { doors[door].bytesIn = live.bytesIn; doors[door].bytesOut = live.bytesOut }
+    }
     return {
       uptime: Math.round((Date.now() - this.startedAt) / 1000),
       uptimeMs: Date.now() - this.startedAt,
-      doors: structuredClone(this.doors),
+      doors,
       connections: Object.fromEntries(DOORS.map((d) => [d, this.doors[d].connections])),
       dropped: { ...this.dropped },
       memory: { rss: process.memoryUsage.rss() },

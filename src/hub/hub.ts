@@ -111,7 +111,8 @@ export class Hub {
       format,
       presence: presenceParam !== '0' && presenceParam !== 'off' && presenceParam !== 'false',
       sendHighWaterMark: options.sendHighWaterMark,
-      onSlow: (s) => this.#dropSlow(s)
+      onSlow: (s) => this.#dropSlow(s),
+      onMessageOut: () => { stats.doors.ws.messagesOut++ }
     })
     this.#sessions.set(session.clientId, session)
     this.#names.add(name)

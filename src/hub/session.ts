@@ -16,6 +16,8 @@ export interface SessionInit {
   readonly presence: boolean
   readonly sendHighWaterMark: number
   readonly onSlow: (s: HubSession) => void
+  /** Called for each message written to the client (the `messagesOut` counter of the door). */
+  readonly onMessageOut?: (() => void) | undefined
 }
 
 /**
@@ -37,6 +39,7 @@ export class HubSession implements Sink {
   closed = false
   readonly #hwm: number
   readonly #onSlow: (s: HubSession) => void
+  readonly #onMessageOut: (() => void) | undefined
   #last: FusionMessage | undefined
   #held: FusionMessage[] | undefined = []
 
@@ -50,6 +53,7 @@ export class HubSession implements Sink {
     this.wantsPresence = init.presence && init.format === 'json'
     this.#hwm = init.sendHighWaterMark
     this.#onSlow = init.onSlow
+    this.#onMessageOut = init.onMessageOut
   }
 
   get isText (): boolean { return this.format === 'text' }
@@ -68,10 +72,12 @@ export class HubSession implements Sink {
 
   sendMessage (msg: FusionMessage): void {
     if (this.isText) {
-      if (msg.isChat) this.write(msg.line())
+      if (!msg.isChat) return
+      this.write(msg.line())
     } else {
       this.write(msg.json())
     }
+    this.#onMessageOut?.()
   }
 
   /** Sends the history frame, then what arrived meanwhile and is not in it. */
