@@ -11,10 +11,12 @@ import { HistoryLog } from './history/history-log.js'
 import { Bridge } from './bridge/bridge.js'
 import { PresenceTracker } from './hub/presence.js'
 import { Hub } from './hub/hub.js'
-import { createDefaultAcl, type Acl } from './policy/acl.js'
+import type { Acl } from './policy/acl.js'
+import { createPolicy } from './policy/policy.js'
+import { startHeartbeat } from './policy/heartbeat.js'
 import { Stats } from './stats.js'
 import { ByteMeter } from './transport/byte-meter.js'
-import { createMqttTcpServer } from './transport/mqtt-tcp.js'
+import { createMqttTcpServer, createMqttTlsServer } from './transport/mqtt-tcp.js'
 import { createMqttWsServer } from './transport/mqtt-ws.js'
 import { attachUpgradeRouter } from './transport/upgrade-router.js'
 import { buildApp } from './http/app.js'
@@ -32,6 +34,11 @@ export interface GatewayUrls {
   readonly ws: string
   readonly 'mqtt-ws': string
   readonly mqtt: string
+  /** With TLS on: the same doors over TLS (http/ws/mqtt-ws then name these too). */
+  readonly https?: string
+  readonly wss?: string
+  readonly 'mqtt-wss'?: string
+  readonly mqtts?: string
 }
 
 export interface Gateway {
@@ -58,8 +65,9 @@ const silent: LogFn = () => {}
 export async function createGateway (input: Partial<Record<keyof GatewayOptions, unknown>> = {}, extras: CreateGatewayExtras = {}): Promise<Gateway> {
   const options = resolveOptions(input)
   const log = extras.log ?? silent
-  const acl = extras.acl ?? createDefaultAcl()
   const stats = new Stats()
+  const policy = createPolicy(options, stats, log, extras.acl)
+  const acl = policy.acl
   const meter = new ByteMeter(stats)
 
   const store: Store = await openStore(options)
@@ -73,7 +81,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     const history = await HistoryLog.open(store.db, { maxPerTopic: Math.max(options.historyMaxPerTopic, options.historyLimit), maxAgeMs: options.historyMaxAgeMs })
     steps.push(() => history.close())
     const durability: Durability | undefined = options.holdPuback ? { gate: new PubackGate(), storedFor: () => undefined } : undefined
-    const broker = await createBroker({ store, acl, stats, limits: options, log, durability })
+    const broker = await createBroker({ store, acl, stats, limits: options, log, durability, auth: policy.auth, rateGate: policy.rateGate })
     steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     const bridge = new Bridge(broker, history, logged)
     if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
@@ -85,11 +93,13 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     if (!options.redis) await presence.clearStale()
     const unwatch = watchMqttPresence(broker, presence)
     steps.push(unwatch)
-    const hub = new Hub({ options, bridge, history, presence, acl, stats, log })
+    const hub = new Hub({ options, bridge, history, presence, acl, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
     steps.push(() => hub.close())
-    const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log }
+    const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket }
     const mqttWs: WebSocketServer = createMqttWsServer(mqttDeps)
+    const stopMqttWsBeat = startHeartbeat(mqttWs, options.heartbeatMs)
     const tcp: NetServer = createMqttTcpServer(mqttDeps)
+    const mqtts: NetServer | undefined = policy.tls ? createMqttTlsServer(mqttDeps, policy.tls) : undefined
     const app: FastifyInstance = await buildApp({
       options,
       bridge,
@@ -97,12 +107,14 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       acl,
       stats,
       statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount } }),
-      health: () => ({ ready: !closing, detail: { store: store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) } })
+      health: () => ({ ready: !closing, detail: { store: store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) } }),
+      policy: policy.http,
+      https: policy.tls
     })
     attachUpgradeRouter(app.server as HttpServer, {
       '/ws': { door: 'ws', wss: hub.wss },
       '/mqtt': { door: 'mqtt-ws', wss: mqttWs }
-    }, { allowedOrigins: [], meter })
+    }, { allowedOrigins: policy.allowedOrigins, meter, admit: policy.admitUpgrade })
 
     let closing: Promise<void> | undefined
     let listening = false
@@ -119,11 +131,14 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
         }
         // net.Server#close waits for open connections, which the broker ends below.
         const tcpClosed = listening ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve()
+        const tlsClosed = listening && mqtts ? new Promise<void>((resolve) => mqtts.close(() => resolve())) : Promise.resolve()
+        stopMqttWsBeat()
         await run(() => hub.close(), 'hub')
         for (const ws of mqttWs.clients) ws.terminate()
         await run(unwatch, 'presence watch')
         await run(() => new Promise<void>((resolve) => broker.close(() => resolve())), 'broker')
         await run(() => withDeadline(tcpClosed, options.closeTimeoutMs), 'mqtt listener')
+        await run(() => withDeadline(tlsClosed, options.closeTimeoutMs), 'mqtts listener')
         await run(() => app.close(), 'http')
         await run(() => new Promise<void>((resolve) => mqttWs.close(() => resolve())), 'mqtt-ws')
         bridge.close()
@@ -149,15 +164,39 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
         } catch (cause) {
           throw listenError('mqtt-port', options.mqttPort, cause)
         }
+        if (mqtts) {
+          try {
+            mqtts.listen(options.mqttsPort, options.host)
+            await Promise.race([once(mqtts, 'listening'), once(mqtts, 'error').then(([err]) => { throw err })])
+          } catch (cause) {
+            throw listenError('mqtts-port', options.mqttsPort, cause)
+          }
+        }
         listening = true
         const host = displayHost(options.host)
         const httpPort = (app.server.address() as AddressInfo).port
         const mqttPort = (tcp.address() as AddressInfo).port
+        if (!mqtts) {
+          return {
+            http: `http://${host}:${httpPort}`,
+            ws: `ws://${host}:${httpPort}/ws`,
+            'mqtt-ws': `ws://${host}:${httpPort}/mqtt`,
+            mqtt: `mqtt://${host}:${mqttPort}`
+          }
+        }
+        // The HTTP port speaks only TLS now: http/ws/mqtt-ws name its https/wss URLs.
+        const https = `https://${host}:${httpPort}`
+        const wss = `wss://${host}:${httpPort}/ws`
+        const mqttWss = `wss://${host}:${httpPort}/mqtt`
         return {
-          http: `http://${host}:${httpPort}`,
-          ws: `ws://${host}:${httpPort}/ws`,
-          'mqtt-ws': `ws://${host}:${httpPort}/mqtt`,
-          mqtt: `mqtt://${host}:${mqttPort}`
+          http: https,
+          ws: wss,
+          'mqtt-ws': mqttWss,
+          mqtt: `mqtt://${host}:${mqttPort}`,
+          https,
+          wss,
+          'mqtt-wss': mqttWss,
+          mqtts: `mqtts://${host}:${(mqtts.address() as AddressInfo).port}`
         }
       },
       close

@@ -53,6 +53,58 @@ export interface GatewayOptions {
   historyMaxPerTopic: number
   /** Comma-separated filters whose messages the history log keeps. @default 'chat/#' */
   historyTopics: string
+  /**
+   * Users file (`name:scrypt$...` lines, written by `mqtt-fusion user add`); auth is on
+   * when set: MQTT clients log in with a password, pages with a token from POST /api/login.
+   * Stops anyone who can reach a port from reading and writing every topic. @default undefined (auth off)
+   */
+  users?: string | undefined
+  /**
+   * Secret that signs login tokens (at least 16 bytes; prefer the environment variable,
+   * the command line is visible to other local users). @default undefined (a
+   * `fusion-token.secret` file beside the users file, created on first start)
+   */
+  tokenSecret?: string | undefined
+  /** Seconds a login token lives; a stolen token is useful only this long. @default 600 */
+  tokenTtlS: number
+  /**
+   * Mosquitto-like ACL file deciding publish and subscribe on every door. @default
+   * undefined (anyone may use every topic except that `$` topics are read-only)
+   */
+  acl?: string | undefined
+  /**
+   * Comma-separated origins (`https://host:port`, or `*`) whose pages may open /ws and
+   * /mqtt and post to the API besides the gateway's own; stops cross-site WebSocket
+   * hijacking. @default undefined (same origin only)
+   */
+  allowOrigin?: string | undefined
+  /** PEM certificate: with tlsKey, the HTTP port serves https/wss and MQTT/TLS listens. @default undefined */
+  tlsCert?: string | undefined
+  /** PEM private key for tlsCert. @default undefined */
+  tlsKey?: string | undefined
+  /** MQTT over TLS port, used when TLS is on; 0 picks a free port. @default 8883 */
+  mqttsPort: number
+  /**
+   * Open connections over every door together; stops a flood of sockets from taking
+   * every file descriptor. @default 10000
+   */
+  maxConnections: number
+  /**
+   * Open connections from one address (an IPv6 /64 counts as one); stops one host from
+   * taking every slot. @default 1000
+   */
+  maxConnectionsPerIp: number
+  /**
+   * New connections a second from one address, bursts of twice that; stops a host from
+   * making the gateway do a handshake and a session per packet. @default 100
+   */
+  connectRate: number
+  /**
+   * Messages a second one client may send on any door (a /ws session, an MQTT client, an
+   * address for HTTP), bursts of twice that; 0 turns it off. Stops one client from
+   * taking the broker's time and every subscriber's bandwidth. @default 1000
+   */
+  msgRate: number
   /** Name shown in `welcome.server`. */
   serverName: string
 }
@@ -77,6 +129,18 @@ export const DEFAULTS: Readonly<GatewayOptions> = Object.freeze({
   historyMaxAgeMs: 30 * 24 * 3600 * 1000,
   historyMaxPerTopic: 1000,
   historyTopics: 'chat/#',
+  users: undefined,
+  tokenSecret: undefined,
+  tokenTtlS: 600,
+  acl: undefined,
+  allowOrigin: undefined,
+  tlsCert: undefined,
+  tlsKey: undefined,
+  mqttsPort: 8883,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 1000,
+  connectRate: 100,
+  msgRate: 1000,
   serverName: 'mqtt-fusion/0.1.0'
 })
 
@@ -101,6 +165,18 @@ export const OPTION_FLAGS: Readonly<Record<keyof GatewayOptions, string>> = Obje
   historyMaxAgeMs: 'history-max-age-ms',
   historyMaxPerTopic: 'history-max-per-topic',
   historyTopics: 'history-topics',
+  users: 'users',
+  tokenSecret: 'token-secret',
+  tokenTtlS: 'token-ttl-s',
+  acl: 'acl',
+  allowOrigin: 'allow-origin',
+  tlsCert: 'tls-cert',
+  tlsKey: 'tls-key',
+  mqttsPort: 'mqtts-port',
+  maxConnections: 'max-connections',
+  maxConnectionsPerIp: 'max-connections-per-ip',
+  connectRate: 'connect-rate',
+  msgRate: 'msg-rate',
   serverName: 'server-name'
 })
 
@@ -118,7 +194,13 @@ const INT_RULES: Partial<Record<keyof GatewayOptions, IntRule>> = {
   heartbeatMs: [100, 3_600_000],
   closeTimeoutMs: [0, 60_000],
   historyMaxAgeMs: [1000, 10 * 365 * 24 * 3600 * 1000],
-  historyMaxPerTopic: [1, 1_000_000]
+  historyMaxPerTopic: [1, 1_000_000],
+  tokenTtlS: [10, 7 * 24 * 3600],
+  mqttsPort: [0, 65535],
+  maxConnections: [1, 1_000_000],
+  maxConnectionsPerIp: [1, 1_000_000],
+  connectRate: [1, 1_000_000],
+  msgRate: [0, 10_000_000]
 }
 
 const BOOLEAN_KEYS = new Set<keyof GatewayOptions>(['memory', 'holdPuback'])
@@ -159,6 +241,7 @@ export function resolveOptions (input: Partial<Record<keyof GatewayOptions, unkn
       out[name] = value
     }
   }
+  if ((out.tlsCert === undefined) !== (out.tlsKey === undefined)) problems.push('--tls-cert and --tls-key go together')
   if (problems.length) throw new FusionError('BAD_OPTION', problems.join('; '))
   return Object.freeze(out) as unknown as Readonly<GatewayOptions>
 }

@@ -7,11 +7,32 @@ import type { Store } from '../store/open-store.js'
 import { checkTopicFilter, checkTopicName, type TopicLimits } from '../topics/topic-rules.js'
 import { stampOrigin } from '../bridge/origin.js'
 import type { PubackGate } from './durable-puback.js'
+import type { AuthenticateError } from 'aedes'
+import { FusionError } from '../errors.js'
+import type { Auth } from '../policy/auth.js'
+import type { RateVerdict } from '../policy/token-bucket.js'
+import { clientIdProblem, connectCloseReason } from '../policy/mqtt-rules.js'
+import { throttledLog } from '../policy/log-throttle.js'
 
 const DOOR = Symbol('fusion.door')
 const USERNAME = Symbol('fusion.username')
+const VERIFIED = Symbol('fusion.verifiedUser')
+const RAW_ID = Symbol('fusion.rawClientId')
+const RATE = Symbol('fusion.rate')
 
-interface TaggedClient { [DOOR]?: Door, [USERNAME]?: string }
+interface TaggedClient {
+  [DOOR]?: Door
+  [USERNAME]?: string
+  [VERIFIED]?: string
+  [RAW_ID]?: string
+  [RATE]?: { take (): RateVerdict }
+  will?: unknown
+}
+
+/** A CONNACK refusal: 2 identifier rejected, 3 server unavailable, 4 bad user name or password, 5 not authorized. */
+function connackError (returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+}
 
 /** Marks which door an Aedes client came in by (set by the transport right after handle()). */
 export function tagClientDoor (client: Client, door: Door): void { (client as unknown as TaggedClient)[DOOR] = door }
@@ -22,9 +43,12 @@ export function clientDoor (client: Client): Door { return (client as unknown as
 /** The username an MQTT client logged in with, if any. */
 export function clientUsername (client: Client): string | undefined { return (client as unknown as TaggedClient)[USERNAME] }
 
-/** The identity the policy sees for an MQTT client. */
+/**
+ * The identity the policy sees for an MQTT client. Its username is the one it proved
+ * (auth on); a name claimed with auth off is shown as `from` but never reaches the ACL.
+ */
 export function mqttIdentity (client: Client): Identity {
-  return { clientId: client.id, username: clientUsername(client), door: clientDoor(client) }
+  return { clientId: client.id, username: (client as unknown as TaggedClient)[VERIFIED], door: clientDoor(client) }
 }
 
 export interface BrokerDeps {
@@ -36,6 +60,10 @@ export interface BrokerDeps {
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
   /** Holds QoS 1 PUBACKs until stored; undefined for stock Aedes behaviour. */
   readonly durability?: Durability | undefined
+  /** The user store and tokens when auth is on; undefined for anonymous access. */
+  readonly auth?: Auth | undefined
+  /** Makes each client's message-rate gate; undefined for no limit. */
+  readonly rateGate?: (() => { take (): RateVerdict }) | undefined
 }
 
 /** The PUBACK gate and how to find the history write of a stamped message (bound late). */
@@ -61,14 +89,54 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // Never accept a keepalive so long that a dead device stays "online" for hours.
     keepaliveLimit: 3600,
     maxTopicLevels: limits.maxTopicLevels,
-    authenticate (client, username, _password, done) {
-      if (username) (client as unknown as TaggedClient)[USERNAME] = username
+    // A socket that connects and says nothing holds a slot this long (Aedes: 30 s).
+    connectTimeout: 10_000,
+    preConnect (client, packet, done) {
+      const reason = connectCloseReason(packet)
+      if (reason) {
+        stats.dropped.badInput++
+        return done(new FusionError('BAD_FRAME', reason), false)
+      }
+      // Aedes replaces an empty id with its own before authenticate() sees the client.
+      ;(client as unknown as TaggedClient)[RAW_ID] = packet.clientId
       done(null, true)
+    },
+    authenticate (client, username, password, done) {
+      const tagged = client as unknown as TaggedClient
+      const idProblem = clientIdProblem(tagged[RAW_ID] ?? client.id, client.clean)
+      if (idProblem) return done(connackError(2, idProblem), null)
+      if (username) tagged[USERNAME] = username
+      const auth = deps.auth
+      if (!auth) return done(null, true)
+      // MQTT over /mqtt may have proved its user with the upgrade's token.
+      const byToken = auth.boundUser(client.req)
+      if (byToken !== undefined && (username === undefined || username === byToken)) {
+        tagged[USERNAME] = tagged[VERIFIED] = byToken
+        return done(null, true)
+      }
+      if (!username || password === undefined) return done(connackError(5, 'auth is on: log in with a user name and password'), null)
+      auth.checkPassword(username, password.toString('utf8')).then((ok) => {
+        if (!ok) return done(connackError(4, 'bad user name or password'), null)
+        tagged[VERIFIED] = username
+        done(null, true)
+      }, () => done(connackError(3, 'too many logins at once'), null))
     },
     authorizePublish (client: Client | null, packet: PublishPacket, done) {
       if (!client) return done(null)
+      const tagged = client as unknown as TaggedClient
+      // A client's will is its last word, said after it is gone: never rate-limited.
+      if (deps.rateGate && packet !== tagged.will) {
+        const gate = tagged[RATE] ??= deps.rateGate()
+        if (gate.take() !== 'ok') {
+          // MQTT 3.1.1 has no way to say "slow down" [MQTT-3.3.5-2]: the connection closes.
+          stats.dropped.rateLimited++
+          return done(new FusionError('RATE_LIMITED', 'over the message rate'))
+        }
+      }
       const who = mqttIdentity(client)
       try {
+        // [MQTT-3.3.2-2] no wildcards in a topic name (Aedes checks that too) and
+        // [MQTT-1.5.3-2] no U+0000: the connection closes.
         checkTopicName(packet.topic, limits)
         acl.checkPublish(who, packet.topic)
       } catch (err) {
@@ -76,7 +144,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         return done(err as Error)
       }
       stats.doors[who.door].messagesIn++
-      stampOrigin(packet, { ts: Date.now(), via: 'mqtt', from: who.username ?? who.clientId, clientId: who.clientId })
+      stampOrigin(packet, { ts: Date.now(), via: 'mqtt', from: clientUsername(client) ?? who.clientId, clientId: who.clientId })
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
       done(null)
     },
@@ -110,5 +178,9 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   // Aedes emits 'error' for store failures while queueing for offline sessions; an
   // unhandled 'error' would end the process.
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => deps.log('error', 'broker: store error', err))
+  // Aedes reports every failed write of a client that went away: one line per 10 s.
+  const noisy = throttledLog(deps.log)
+  broker.on('clientError', (client, err) => noisy('warn', `mqtt client ${client.id} dropped: ${err.message}`))
+  broker.on('connectionError', (_client, err) => noisy('warn', `mqtt connection dropped before CONNECT: ${err.message}`))
   return broker
 }

@@ -13,7 +13,10 @@ const ENV_NAMES: Partial<Record<keyof GatewayOptions, string>> = {
   dataDir: 'FUSION_DATA_DIR',
   memory: 'FUSION_MEMORY',
   redis: 'FUSION_REDIS_URL',
-  historyLimit: 'FUSION_HISTORY_LIMIT'
+  historyLimit: 'FUSION_HISTORY_LIMIT',
+  users: 'FUSION_USERS',
+  acl: 'FUSION_ACL',
+  tokenSecret: 'FUSION_TOKEN_SECRET'
 }
 
 const FLAG_TO_KEY = new Map(Object.entries(OPTION_FLAGS).map(([k, f]) => [f, k as keyof GatewayOptions]))
@@ -33,6 +36,22 @@ export const USAGE = `Usage: mqtt-fusion [options]
   --redis URL            share the topic space with other nodes (FUSION_REDIS_URL)
   --config FILE          a JSON file with the same keys (FUSION_CONFIG)
   --history-limit N      messages in the history frame (default 50)
+
+ Security (docs/SECURITY.md):
+  --users FILE           turn auth on with this users file (FUSION_USERS);
+                         add users with: mqtt-fusion user add NAME --users FILE
+  --token-secret S       signs login tokens (FUSION_TOKEN_SECRET; default: a file beside --users)
+  --token-ttl-s N        seconds a login token lives (default 600)
+  --acl FILE             Mosquitto-like ACL for every door (FUSION_ACL; default: all but $ topics)
+  --allow-origin LIST    other page origins allowed to open /ws and /mqtt (comma-separated, or *)
+  --tls-cert FILE        with --tls-key: https/wss on the HTTP port and MQTT over TLS
+  --tls-key FILE
+  --mqtts-port N         MQTT over TLS (default 8883 when TLS is on)
+  --max-connections N    open connections, every door together (default 10000)
+  --max-connections-per-ip N   (default 1000)
+  --connect-rate N       new connections a second per address (default 100)
+  --msg-rate N           messages a second per client, every door (default 1000; 0 = off)
+  --max-payload N        largest payload in bytes (default 262144)
   -h, --help             this text
   -v, --version          the version`
 

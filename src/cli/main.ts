@@ -2,6 +2,7 @@
 import { createGateway, type LogFn } from '../gateway.js'
 import { FusionError } from '../errors.js'
 import { parseCli, USAGE } from './args.js'
+import { runUserCommand } from './user-command.js'
 
 // The only module that reads process.env or calls process.exit.
 
@@ -20,6 +21,10 @@ function fail (err: unknown): never {
 }
 
 async function main (): Promise<void> {
+  if (process.argv[2] === 'user') {
+    process.exitCode = await runUserCommand(process.argv.slice(3), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env })
+    return
+  }
   const req = parseCli(process.argv.slice(2), process.env)
   if (req.help) { process.stdout.write(USAGE + '\n'); return }
   if (req.version) { process.stdout.write('mqtt-fusion 0.1.0\n'); return }
@@ -45,7 +50,9 @@ async function main (): Promise<void> {
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
-  process.stdout.write(`mqtt-fusion ready http=${urls.http} ws=${urls.ws} mqtt-ws=${urls['mqtt-ws']} mqtt=${urls.mqtt}\n`)
+  // The TLS doors, when on, follow the four keys every reader knows.
+  const tls = (['https', 'wss', 'mqtt-wss', 'mqtts'] as const).filter((k) => urls[k]).map((k) => ` ${k}=${urls[k]}`).join('')
+  process.stdout.write(`mqtt-fusion ready http=${urls.http} ws=${urls.ws} mqtt-ws=${urls['mqtt-ws']} mqtt=${urls.mqtt}${tls}\n`)
 }
 
 main().catch(fail)

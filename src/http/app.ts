@@ -12,6 +12,7 @@ import type { GatewayOptions } from '../options.js'
 import { encodeEnvelope } from '../topics/envelope.js'
 import { checkTopicName, chatRoomOf } from '../topics/topic-rules.js'
 import { renderMetrics } from './metrics.js'
+import type { HttpPolicy } from '../policy/http-policy.js'
 
 export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
@@ -22,6 +23,10 @@ export interface AppDeps {
   /** Extra figures for /api/stats (bytes per door, broker counts). */
   readonly statsExtra: () => Record<string, unknown>
   readonly health: () => { ready: boolean, detail: Record<string, unknown> }
+  /** Origin, rate and token checks, and POST /api/login; undefined: none (anonymous, unlimited). */
+  readonly policy?: HttpPolicy | undefined
+  /** Certificate and key: the app serves https (and wss for the upgrades). */
+  readonly https?: { readonly cert: Buffer, readonly key: Buffer } | undefined
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -37,8 +42,9 @@ const CSP = [
 
 /** Builds the Fastify app (pages, REST, metrics). It never listens itself. */
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
-  const { options, bridge, history, acl, stats } = deps
+  const { options, bridge, history, acl, stats, policy } = deps
   const app = Fastify({
+    ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     logger: false,
     bodyLimit: options.maxPayload * 2 + 4096,
     // Upgraded sockets are closed by the hub; plain keep-alive ones must not hold close().
@@ -51,6 +57,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     reply.header('X-Frame-Options', 'DENY')
     reply.header('Referrer-Policy', 'no-referrer')
     reply.header('Cross-Origin-Opener-Policy', 'same-origin')
+    // Once a browser has seen https here, it never tries plain http (no downgrade).
+    if (deps.https) reply.header('Strict-Transport-Security', 'max-age=15552000')
   })
 
   app.setErrorHandler((err: FastifyError | FusionError, _req, reply) => {
@@ -85,9 +93,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     return renderMetrics(stats, deps.statsExtra())
   })
 
+  policy?.register(app)
+
   app.get('/api/history', async (req) => {
+    const caller = policy?.checkRead(req) ?? {}
     const q = req.query as Record<string, string | undefined>
     const topic = checkTopicName(q.topic ?? 'chat/lobby', options)
+    acl.checkSubscribe({ clientId: `http-${req.ip}`, username: caller.username, door: 'http' }, topic)
     const limit = intParam(q.limit, 'limit', options.historyLimit, 1, 10_000)
     const since = q.since === undefined ? undefined : intParam(q.since, 'since', 0, 0, Number.MAX_SAFE_INTEGER)
     const messages = since === undefined ? await history.last(topic, limit) : await history.since(topic, since, limit)
@@ -95,6 +107,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
 
   app.post('/api/publish', async (req, reply) => {
+    const caller = policy?.checkPublish(req) ?? {}
     const body = req.body as Record<string, unknown> | undefined
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FusionError('BAD_FRAME', 'the body must be a JSON object')
     const topic = checkTopicName(body.topic, options)
@@ -107,9 +120,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     if (body.encoding === 'base64') payload = Buffer.from(body.payload, 'base64')
     else if (body.encoding === undefined || body.encoding === 'utf8') payload = Buffer.from(body.payload, 'utf8')
     else throw new FusionError('BAD_FRAME', 'encoding must be "base64" or left out')
-    const from = typeof body.from === 'string' && body.from.trim() ? body.from.trim().slice(0, 64) : 'http'
+    // With auth on, the sender is the user who proved it, not a name in the body.
+    const from = caller.username ?? (typeof body.from === 'string' && body.from.trim() ? body.from.trim().slice(0, 64) : 'http')
     const clientId = `http-${req.ip}`
-    acl.checkPublish({ clientId, door: 'http' }, topic)
+    acl.checkPublish({ clientId, username: caller.username, door: 'http' }, topic)
     const ts = Date.now()
     if (chatRoomOf(topic) !== undefined) payload = encodeEnvelope({ from, text: payload.toString('utf8'), ts, via: 'http' })
     if (payload.length > options.maxPayload) {

@@ -12,6 +12,7 @@ import { parseClientFrame, type ClientFrame } from './frames.js'
 import type { PresenceInfo, PresenceTracker } from './presence.js'
 import { HubSession, type Format } from './session.js'
 import type { GatewayOptions } from '../options.js'
+import type { RateVerdict } from '../policy/token-bucket.js'
 
 export interface HubDeps {
   readonly options: Readonly<GatewayOptions>
@@ -21,6 +22,16 @@ export interface HubDeps {
   readonly acl: Acl
   readonly stats: Stats
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
+  /** With auth on: the user a connection's token proves, or why it does not. Undefined: auth off. */
+  readonly identify?: ((req: IncomingMessage) => string | FusionError) | undefined
+  /** Makes each session's message-rate gate; undefined for no limit. */
+  readonly rateGate?: (() => { take (): RateVerdict }) | undefined
+}
+
+/** Says why in an error frame, then closes with 1008 (PROTOCOL.md: bad token, policy). */
+function refuseSocket (ws: WebSocket, err: FusionError): void {
+  ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }))
+  ws.close(WS_CLOSE.POLICY, err.code)
 }
 
 const MAX_NAME = 64
@@ -53,6 +64,9 @@ export class Hub {
   readonly #deps: HubDeps
   readonly #sessions = new Map<string, HubSession>()
   readonly #names = new Set<string>()
+  // The user each session proved (auth on) and its rate gate.
+  readonly #users = new WeakMap<HubSession, string>()
+  readonly #rates = new WeakMap<HubSession, { take (): RateVerdict }>()
   readonly #heartbeat: NodeJS.Timeout
   readonly #unlistenPresence: () => void
   #closing: Promise<void> | undefined
@@ -94,27 +108,36 @@ export class Hub {
   #onConnection (ws: WebSocket, req: IncomingMessage): void {
     const { options, stats } = this.#deps
     if (this.#closing) { ws.close(WS_CLOSE.GOING_AWAY, 'server shutting down'); return }
+    const user = this.#deps.identify?.(req)
+    if (user instanceof FusionError) { refuseSocket(ws, user); return }
     const url = new URL(req.url ?? '/', 'http://localhost')
     const q = url.searchParams
-    const name = cleanName(q.get('name') ?? undefined) ??
+    // With auth on, a user is shown by the name they proved, never one they typed.
+    const name = user ?? cleanName(q.get('name') ?? undefined) ??
       cleanName(cookieValue(req.headers.cookie, 'fusion_name')) ?? this.#uniqueGuest()
     const format: Format = q.get('format') === 'text' ? 'text' : 'json'
     const roomParam = (q.get('room') ?? '').trim().slice(0, MAX_ROOM)
     let room = roomParam.length ? roomParam : 'lobby'
     try { checkTopicName(`chat/${room}`, options) } catch { room = 'lobby' }
     const presenceParam = q.get('presence')
+    const clientId = this.#newClientId()
+    const who: Identity = { clientId, username: user, door: 'ws' }
+    // Joining the room is a subscription: the same ACL as any other.
+    try { this.#deps.acl.checkSubscribe(who, `chat/${room}`) } catch (err) { refuseSocket(ws, err as FusionError); return }
     const session = new HubSession({
       ws,
-      clientId: this.#newClientId(),
+      clientId,
       name,
       room,
       format,
-      presence: presenceParam !== '0' && presenceParam !== 'off' && presenceParam !== 'false',
+      presence: presenceParam !== '0' && presenceParam !== 'off' && presenceParam !== 'false' && this.#mayRead(who, 'presence/#'),
       sendHighWaterMark: options.sendHighWaterMark,
       onSlow: (s) => this.#dropSlow(s),
       onMessageOut: () => { stats.doors.ws.messagesOut++ }
     })
     this.#sessions.set(session.clientId, session)
+    if (user !== undefined) this.#users.set(session, user)
+    if (this.#deps.rateGate) this.#rates.set(session, this.#deps.rateGate())
     this.#names.add(name)
     stats.opened('ws')
     ws.on('pong', () => { session.alive = true })
@@ -149,6 +172,7 @@ export class Hub {
   #onFrame (session: HubSession, data: Buffer, isBinary: boolean): void {
     const { stats } = this.#deps
     stats.doors.ws.messagesIn++
+    if (this.#overRate(session, data, isBinary)) return
     if (isBinary) {
       this.#fail(session, new FusionError('BAD_FRAME', 'binary frames are not supported: send text (JSON or a chat line)'))
       return
@@ -163,8 +187,36 @@ export class Hub {
     this.#handle(session, frame).catch((err) => this.#fail(session, err, 'id' in frame ? frame.id : undefined))
   }
 
+  /**
+   * True when the frame is over the session's rate: it is answered RATE_LIMITED and
+   * dropped, and a client that keeps going is closed with 1008.
+   */
+  #overRate (session: HubSession, data: Buffer, isBinary: boolean): boolean {
+    if (session.closed) return true
+    const verdict = this.#rates.get(session)?.take() ?? 'ok'
+    if (verdict === 'ok') return false
+    this.#deps.stats.dropped.rateLimited++
+    if (verdict === 'cut') {
+      session.close(WS_CLOSE.POLICY, 'over the message rate')
+      return true
+    }
+    let id: string | undefined
+    if (!isBinary) {
+      try {
+        const f = parseClientFrame(data.toString('utf8'))
+        id = 'id' in f ? f.id : undefined
+      } catch (err) { id = (err as { frameId?: string }).frameId }
+    }
+    this.#fail(session, new FusionError('RATE_LIMITED', `over ${this.#deps.options.msgRate} messages a second; slow down`), id)
+    return true
+  }
+
+  #mayRead (who: Identity, filter: string): boolean {
+    try { this.#deps.acl.checkSubscribe(who, filter); return true } catch { return false }
+  }
+
   #identity (session: HubSession): Identity {
-    return { clientId: session.clientId, username: undefined, door: 'ws' }
+    return { clientId: session.clientId, username: this.#users.get(session), door: 'ws' }
   }
 
   async #handle (session: HubSession, frame: ClientFrame | { type: 'line', text: string }): Promise<void> {

@@ -59,6 +59,15 @@ export class HttpPolicy {
     return { username: this.auth.userOfRequest(req) }
   }
 
+  /** Checks a read of stored messages (GET /api/history): the rate, and the token when auth is on. */
+  checkRead (req: FastifyRequest): HttpCaller {
+    if (this.#publishRate && !this.#publishRate.take(addressKey(req.ip))) {
+      throw new FusionError('RATE_LIMITED', 'too many requests from this address; slow down')
+    }
+    if (!this.auth) return {}
+    return { username: this.auth.userOfRequest(req) }
+  }
+
   /** POST /api/login {username, password} -> {token, expiresAt, username} and the cookie. */
   register (app: FastifyInstance): void {
     app.post('/api/login', async (req, reply) => {

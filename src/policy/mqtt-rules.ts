@@ -19,7 +19,7 @@ const RESERVED_ID = /^(ws-[0-9a-f]{8}|http-.*)$/
 /** What the CONNECT checks need of the packet. */
 export interface ConnectFacts {
   readonly clientId: string
-  readonly clean: boolean
+  readonly clean?: boolean | undefined
   readonly username?: string | undefined
   readonly will?: { readonly topic?: string | undefined } | null | undefined
 }

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net'
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Aedes } from 'aedes'
@@ -14,6 +15,8 @@ export interface MqttDoorDeps {
   readonly stats: Stats
   readonly meter: ByteMeter
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void
+  /** Counts a raw socket against the connection limits; false when it was refused (and destroyed). */
+  readonly admit?: (socket: Socket) => boolean
 }
 
 /** Hands a byte stream to Aedes behind the packet-size guard, counted under `door`. */
@@ -29,8 +32,25 @@ export function handleMqttStream (deps: MqttDoorDeps, stream: Duplex, door: Door
 /** The MQTT/TCP door. */
 export function createMqttTcpServer (deps: MqttDoorDeps): Server {
   return createServer((socket: Socket) => {
+    if (deps.admit && !deps.admit(socket)) return
     socket.setNoDelay(true)
     deps.meter.track(socket, 'mqtt')
     handleMqttStream(deps, socket, 'mqtt')
   })
+}
+
+/**
+ * The MQTT/TLS door (mqtts). Connection limits apply to the raw socket, before the
+ * handshake, so a flood of connects costs no TLS work; a handshake must finish within
+ * 10 s (Node's default is 120 s) so half-open handshakes cannot hold slots.
+ */
+export function createMqttTlsServer (deps: MqttDoorDeps, tls: { cert: Buffer, key: Buffer }): Server {
+  const server = createTlsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: 10_000 }, (socket: TLSSocket) => {
+    socket.setNoDelay(true)
+    deps.meter.track(socket, 'mqtt')
+    handleMqttStream(deps, socket, 'mqtt')
+  })
+  if (deps.admit) server.on('connection', (raw: Socket) => { deps.admit?.(raw) })
+  server.on('tlsClientError', () => { deps.stats.dropped.badInput++ })
+  return server
 }

@@ -14,12 +14,12 @@ export interface UpgradeRouterOptions {
   /** Origins allowed besides the page's own (exact `scheme://host[:port]`). */
   readonly allowedOrigins: readonly string[]
   readonly meter: ByteMeter
-  /** Answers undefined to accept, or an HTTP status and reason to refuse (auth). */
-  readonly admit?: (req: IncomingMessage, door: Door) => { status: number, reason: string } | undefined
+  /** Answers undefined to accept, or an HTTP status, reason and error code to refuse (auth, limits). */
+  readonly admit?: (req: IncomingMessage, door: Door) => { status: number, reason: string, code?: string } | undefined
 }
 
-function refuse (socket: Duplex, status: number, reason: string): void {
-  const body = JSON.stringify({ statusCode: status, code: status === 403 ? 'ACL_DENIED' : status === 401 ? 'NOT_AUTHORIZED' : 'NOT_FOUND', message: reason })
+function refuse (socket: Duplex, status: number, reason: string, code?: string): void {
+  const body = JSON.stringify({ statusCode: status, code: code ?? (status === 403 ? 'ACL_DENIED' : status === 401 ? 'NOT_AUTHORIZED' : 'NOT_FOUND'), message: reason })
   socket.end(`HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, ' ')}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
   setTimeout(() => socket.destroy(), 1000).unref()
 }
@@ -49,7 +49,7 @@ export function attachUpgradeRouter (server: Server, routes: Record<string, Upgr
     if (!route) return refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; use /ws or /mqtt`)
     if (!originAllowed(req, opts.allowedOrigins)) return refuse(socket, 403, 'Origin not allowed')
     const denied = opts.admit?.(req, route.door)
-    if (denied) return refuse(socket, denied.status, denied.reason)
+    if (denied) return refuse(socket, denied.status, denied.reason, denied.code)
     opts.meter.track(socket as Socket, route.door)
     route.wss.handleUpgrade(req, socket, head, (ws) => route.wss.emit('connection', ws, req))
   })

@@ -1,0 +1,87 @@
+import type { IncomingMessage } from 'node:http'
+import { isIP, type Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { FusionError } from '../errors.js'
+import type { GatewayOptions } from '../options.js'
+import { createDefaultAcl, type Acl, type Door } from './acl.js'
+import { loadAclFile } from './acl-file.js'
+import { Auth } from './auth.js'
+import { ConnectionGuard } from './connection-guard.js'
+import { admitSocket, createUpgradeAdmission, type Refusal } from './admission.js'
+import { HttpPolicy } from './http-policy.js'
+import { loadTokenSecret } from './token.js'
+import { rateGateFactory, type RateVerdict } from './token-bucket.js'
+import { UserStore } from './users.js'
+import type { LogLike } from './log-throttle.js'
+import type { Stats } from '../stats.js'
+
+/** Everything the doors need from the policy, built once from the options. */
+export interface GatewayPolicy {
+  readonly acl: Acl
+  /** Undefined when auth is off (no users file). */
+  readonly auth: Auth | undefined
+  readonly guard: ConnectionGuard
+  /** One message-rate gate per client; undefined when --msg-rate is 0. */
+  readonly rateGate: (() => { take (): RateVerdict }) | undefined
+  readonly allowedOrigins: readonly string[]
+  /** Certificate and key when TLS is on. */
+  readonly tls: { readonly cert: Buffer, readonly key: Buffer } | undefined
+  readonly http: HttpPolicy
+  /** The upgrade router's admit hook (limits; /mqtt tokens). */
+  readonly admitUpgrade: (req: IncomingMessage, door: Door) => Refusal | undefined
+  /** Admission of a raw MQTT/TCP or MQTT/TLS socket. */
+  readonly admitSocket: (socket: Socket) => boolean
+  /** With auth on, who a /ws connection is (or why not); undefined with auth off. */
+  readonly identifyHub: ((req: IncomingMessage) => string | FusionError) | undefined
+}
+
+function readPem (file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new FusionError('BAD_OPTION', `--${flag} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+  }
+}
+
+function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
+/**
+ * Builds the policy of every door from the options: the ACL (a file or the default),
+ * auth (on with a users file), the connection and rate limits, origins and TLS.
+ * `acl` overrides the ACL (embedding and tests).
+ */
+export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, log: LogLike, acl?: Acl): GatewayPolicy {
+  const theAcl = acl ?? (options.acl ? loadAclFile(options.acl) : createDefaultAcl())
+  const tls = options.tlsCert && options.tlsKey
+    ? { cert: readPem(options.tlsCert, 'tls-cert'), key: readPem(options.tlsKey, 'tls-key') }
+    : undefined
+  let auth: Auth | undefined
+  if (options.users) {
+    const users = UserStore.load(options.users)
+    const secret = loadTokenSecret(options.tokenSecret, options.users, (m) => log('warn', m))
+    auth = new Auth({ users, secret, tokenTtlMs: options.tokenTtlS * 1000 })
+    log('info', `auth is on: ${users.size} user(s) from ${options.users}`)
+    if (users.size === 0) log('warn', `${options.users} has no users: nobody can log in (mqtt-fusion user add NAME --users ${options.users})`)
+    if (!tls && !isLoopback(options.host)) log('warn', 'auth is on without TLS: passwords and tokens cross the network in the clear (--tls-cert/--tls-key)')
+  }
+  const allowedOrigins = (options.allowOrigin ?? '').split(',').map((o) => o.trim()).filter(Boolean)
+  const guard = new ConnectionGuard(options)
+  const refused = (err: FusionError): void => { if (err.code === 'RATE_LIMITED') stats.dropped.rateLimited++ }
+  const ready = auth
+  return {
+    acl: theAcl,
+    auth,
+    guard,
+    rateGate: options.msgRate > 0 ? rateGateFactory(options.msgRate) : undefined,
+    allowedOrigins,
+    tls,
+    http: new HttpPolicy({ auth, msgRate: options.msgRate, allowedOrigins, secure: tls !== undefined }),
+    admitUpgrade: createUpgradeAdmission(guard, auth, refused),
+    admitSocket: (socket) => admitSocket(guard, socket, refused),
+    identifyHub: ready
+      ? (req) => { try { return ready.userOfRequest(req) } catch (err) { return err as FusionError } }
+      : undefined
+  }
+}
