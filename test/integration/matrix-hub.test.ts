@@ -338,7 +338,7 @@ t.test('HTTP API: health, stats, metrics', async (t) => {
   t.match(stats.type, /application\/json/)
   const s = stats.json
   t.ok(Number.isFinite(s.uptime) && s.uptime >= 0, `uptime ${s.uptime}`)
-  const doors = s.doors as Record<string, Record<string, number>>
+  const doors = s.doors as Record<string, { connections: number, messagesIn: number, messagesOut: number, bytesIn: number, bytesOut: number }>
   t.equal(doors.mqtt!.connections, 1, 'one MQTT/TCP connection')
   t.equal(doors['mqtt-ws']!.connections, 1, 'one MQTT/WS connection')
   t.equal(doors.ws!.connections, 2, 'two /ws connections')
