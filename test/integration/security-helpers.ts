@@ -3,7 +3,8 @@
 import { connect, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { IClientOptions } from 'mqtt'
-import { openHub, openMqtt, nextMqttMessage, type T } from '../helpers/gateway.js'
+import type { Test } from 'tap'
+import { openHub, openMqtt, nextMqttMessage } from '../helpers/gateway.js'
 
 /**
  * In-process, the RSS holds tap and its TypeScript loader (~280 MB before any gateway):
@@ -28,7 +29,7 @@ export interface HealthOptions {
  * and the RSS (read from the gateway's /api/stats) stays under RSS_LIMIT_MB. Returns
  * the RSS in MB, printed with t.comment.
  */
-export async function assertHealthy (t: T & { ok: (v: unknown, m?: string) => void, equal: (a: unknown, b: unknown, m?: string) => void, comment: (...m: unknown[]) => void }, urls: { http: string, ws: string, mqtt: string }, what: string, opts: HealthOptions = {}): Promise<number> {
+export async function assertHealthy (t: Test, urls: { http: string, ws: string, mqtt: string }, what: string, opts: HealthOptions = {}): Promise<number> {
   const room = `health-${randomBytes(3).toString('hex')}`
   const hub = await openHub(t, urls.ws, { name: 'healthy', room, ...opts.hubQuery })
   await hub.waitJson('history')
