@@ -1,0 +1,54 @@
+// Small statistics for the live figures: sliding windows, percentiles, rates.
+
+/** Nearest-rank percentile (p in 0..100) of numbers; NaN for none. */
+export function percentile (values, p) {
+  if (values.length === 0) return NaN
+  const sorted = Float64Array.from(values).sort()
+  const rank = Math.ceil((p / 100) * sorted.length)
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]
+}
+
+/** The mean of numbers; NaN for none. */
+export function mean (values) {
+  if (values.length === 0) return NaN
+  let sum = 0
+  for (const v of values) sum += v
+  return sum / values.length
+}
+
+/** Keeps the last `size` numbers. */
+export class Window {
+  /** @param {number} size */
+  constructor (size) { this.size = size; this.values = [] }
+  push (v) { this.values.push(v); if (this.values.length > this.size) this.values.splice(0, this.values.length - this.size) }
+  clear () { this.values.length = 0 }
+  get length () { return this.values.length }
+  p (q) { return percentile(this.values, q) }
+  mean () { return mean(this.values) }
+}
+
+/** Events per second over the last `spanMs` (bounded: at most `max` timestamps kept). */
+export class Rate {
+  constructor (spanMs = 2000, max = 20000) { this.spanMs = spanMs; this.max = max; this.times = [] }
+  hit (now = performance.now()) { this.times.push(now); if (this.times.length > this.max) this.times.shift() }
+  perSecond (now = performance.now()) {
+    const from = now - this.spanMs
+    while (this.times.length && this.times[0] < from) this.times.shift()
+    return this.times.length / (this.spanMs / 1000)
+  }
+}
+
+/** Formats a number for a figure: '-' when there is none yet. */
+export function fmt (value, digits = 1) {
+  if (!Number.isFinite(value)) return '–'
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US')
+  return value.toFixed(digits)
+}
+
+/** 1234567 -> '1.2 MB'. */
+export function fmtBytes (n) {
+  if (!Number.isFinite(n)) return '–'
+  if (n < 1024) return `${Math.round(n)} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`
+}
