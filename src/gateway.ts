@@ -8,6 +8,8 @@ import { resolveOptions, type GatewayOptions } from './options.js'
 import { openStore, type Store } from './store/open-store.js'
 import { createBroker } from './broker/create-broker.js'
 import { HistoryLog } from './history/history-log.js'
+import type { HistoryStore } from './history/history-store.js'
+import { createCluster } from './cluster/cluster.js'
 import { Bridge } from './bridge/bridge.js'
 import { PresenceTracker } from './hub/presence.js'
 import { Hub } from './hub/hub.js'
@@ -70,7 +72,8 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
   const acl = policy.acl
   const meter = new ByteMeter(stats)
 
-  const store: Store = await openStore(options)
+  // With --redis everything kept lives in Redis; the embedded store stays empty.
+  const store: Store = await openStore(options.redis ? { dataDir: options.dataDir, memory: true } : options)
   const steps: Array<() => Promise<unknown> | unknown> = [] // teardown, in reverse order of creation
   steps.push(() => store.close())
   try {
@@ -78,12 +81,18 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     for (const f of logged) {
       try { checkTopicFilter(f, options) } catch (err) { throw new FusionError('BAD_OPTION', `--history-topics: ${(err as Error).message}`) }
     }
-    const history = await HistoryLog.open(store.db, { maxPerTopic: Math.max(options.historyMaxPerTopic, options.historyLimit), maxAgeMs: options.historyMaxAgeMs })
+    const historyOpts = { maxPerTopic: Math.max(options.historyMaxPerTopic, options.historyLimit), maxAgeMs: options.historyMaxAgeMs }
+    const cluster = options.redis ? await createCluster({ url: options.redis, logged, history: historyOpts, log }) : undefined
+    if (cluster) steps.push(() => cluster.close())
+    const history: HistoryStore = cluster ? cluster.history : await HistoryLog.open(store.db, historyOpts)
     steps.push(() => history.close())
     const durability: Durability | undefined = options.holdPuback ? { gate: new PubackGate(), storedFor: () => undefined } : undefined
-    const broker = await createBroker({ store, acl, stats, limits: options, log, durability, auth: policy.auth, rateGate: policy.rateGate })
+    const broker = await createBroker({
+      store, acl, stats, limits: options, log, durability, auth: policy.auth, rateGate: policy.rateGate,
+      ...(cluster ? { id: cluster.nodeId, mq: cluster.mq, persistence: cluster.persistence, admitPublish: (p: { qos: number }) => cluster.admitMqtt(p) } : {})
+    })
     steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
-    const bridge = new Bridge(broker, history, logged)
+    const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
     if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
     steps.push(() => bridge.close())
     // Logged topics are kept even when no /ws client listens.
@@ -91,6 +100,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     const presence = new PresenceTracker(bridge)
     await presence.start()
     if (!options.redis) await presence.clearStale()
+    cluster?.onRecovered(() => { void presence.reannounce() })
     const unwatch = watchMqttPresence(broker, presence)
     steps.push(unwatch)
     const hub = new Hub({ options, bridge, history, presence, acl, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
@@ -106,8 +116,12 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       history,
       acl,
       stats,
-      statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount } }),
-      health: () => ({ ready: !closing, detail: { store: store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) } }),
+      statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+      health: () => {
+        const c = cluster?.health()
+        const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }
+        return { ready: !closing && (cluster?.ready ?? true), detail: c ? { ...detail, redis: c.redis, node: c.node, nodes: c.nodes } : detail }
+      },
       policy: policy.http,
       https: policy.tls
     })
@@ -137,6 +151,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
         for (const ws of mqttWs.clients) ws.terminate()
         await run(unwatch, 'presence watch')
         await run(() => new Promise<void>((resolve) => broker.close(() => resolve())), 'broker')
+        if (cluster) await run(() => cluster.close(), 'cluster')
         await run(() => withDeadline(tcpClosed, options.closeTimeoutMs), 'mqtt listener')
         await run(() => withDeadline(tlsClosed, options.closeTimeoutMs), 'mqtts listener')
         await run(() => app.close(), 'http')

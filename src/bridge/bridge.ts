@@ -1,10 +1,10 @@
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import { FusionError } from '../errors.js'
-import type { HistoryLog } from '../history/history-log.js'
+import type { HistoryStore } from '../history/history-store.js'
 import { wildcardSkipsDollar } from '../topics/topic-rules.js'
 import { FilterSet } from '../topics/topic-match.js'
 import { decodePacket, type FusionMessage, type RawPacket } from './message.js'
-import { stampOrigin, type Origin } from './origin.js'
+import { readOrigin, stampOrigin, type Origin } from './origin.js'
 
 /** Something that receives messages: a hub session, the presence tracker, the history. */
 export interface Sink {
@@ -15,6 +15,14 @@ interface FilterEntry {
   readonly sinks: Set<Sink>
   readonly deliver: (packet: AedesPublishPacket, cb: () => void) => void
   ready: Promise<void>
+}
+
+export interface BridgeOptions {
+  /**
+   * Runs before every publish from the hub or HTTP and throws to refuse it (a cluster
+   * node whose Redis is away), so the sender gets an error instead of a silent loss.
+   */
+  readonly admit?: (() => void) | undefined
 }
 
 export interface PublishRequest {
@@ -35,7 +43,8 @@ export interface PublishRequest {
  */
 export class Bridge {
   readonly #broker: Aedes
-  readonly #history: HistoryLog
+  readonly #history: HistoryStore
+  readonly #admit: (() => void) | undefined
   readonly #filters = new Map<string, FilterEntry>()
   // Aedes hands every listener of one publish the same packet object.
   readonly #decoded = new WeakMap<object, FusionMessage>()
@@ -46,9 +55,10 @@ export class Bridge {
   #closed = false
 
   /** `logged`: the filters whose messages go to the history log (chat/# by default). */
-  constructor (broker: Aedes, history: HistoryLog, logged: readonly string[] = ['chat/#']) {
+  constructor (broker: Aedes, history: HistoryStore, logged: readonly string[] = ['chat/#'], opts: BridgeOptions = {}) {
     this.#broker = broker
     this.#history = history
+    this.#admit = opts.admit
     this.#logged = new FilterSet(logged)
   }
 
@@ -65,6 +75,12 @@ export class Bridge {
     msg = decodePacket(packet)
     this.#decoded.set(packet, msg)
     if (msg.payload.length > 0 && this.#logged.matches(msg.topic)) {
+      if (this.#history.numbersAtIngress) {
+        // Numbered and stored by the node that accepted it; the number rides in the stamp.
+        msg.seq = readOrigin(packet)?.seq
+        if (msg.seq !== undefined) this.#history.noteDelivered(msg.topic, msg.seq)
+        return msg
+      }
       const { seq, stored } = this.#history.append(msg.record())
       msg.seq = seq
       msg.stored = stored
@@ -80,6 +96,7 @@ export class Bridge {
   /** Publishes into the topic space; resolves once the broker took it and the log stored it. */
   publish (req: PublishRequest): Promise<void> {
     if (this.#closed) return Promise.reject(new FusionError('SHUTTING_DOWN', 'the gateway is closing'))
+    try { this.#admit?.() } catch (err) { return Promise.reject(err) }
     const packet = { cmd: 'publish' as const, topic: req.topic, payload: req.payload, qos: req.qos, retain: req.retain, dup: false }
     stampOrigin(packet as RawPacket, req.origin)
     const stamp = (packet as RawPacket).properties as object

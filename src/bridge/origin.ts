@@ -12,9 +12,17 @@ export interface Origin {
   /** Display name: a /ws name, else the MQTT username or client id. */
   readonly from: string
   readonly clientId: string
+  /**
+   * The message's number in the shared history log, where the accepting node numbers
+   * it (several nodes on Redis); absent on one node, which numbers on delivery.
+   */
+  readonly seq?: number | undefined
 }
 
 const PREFIX = 'fusion-'
+
+/** The user property that carries `Origin.seq`. */
+export const SEQ_PROPERTY = `${PREFIX}seq`
 
 interface Stampable { properties?: { userProperties?: Record<string, string | string[]> } | undefined }
 
@@ -24,7 +32,8 @@ export function stampOrigin (packet: Stampable, origin: Origin): void {
       [`${PREFIX}ts`]: String(origin.ts),
       [`${PREFIX}via`]: origin.via,
       [`${PREFIX}from`]: origin.from,
-      [`${PREFIX}cid`]: origin.clientId
+      [`${PREFIX}cid`]: origin.clientId,
+      ...(origin.seq !== undefined ? { [SEQ_PROPERTY]: String(origin.seq) } : {})
     }
   }
 }
@@ -38,5 +47,6 @@ export function readOrigin (packet: Stampable): Origin | undefined {
   const from = up[`${PREFIX}from`]
   const clientId = up[`${PREFIX}cid`]
   if (!Number.isFinite(ts) || typeof via !== 'string' || typeof from !== 'string' || typeof clientId !== 'string') return undefined
-  return { ts, via: via as Via, from, clientId }
+  const seq = typeof up[SEQ_PROPERTY] === 'string' ? Number(up[SEQ_PROPERTY]) : NaN
+  return { ts, via: via as Via, from, clientId, ...(Number.isSafeInteger(seq) && seq > 0 ? { seq } : {}) }
 }

@@ -64,6 +64,15 @@ export interface BrokerDeps {
   readonly auth?: Auth | undefined
   /** Makes each client's message-rate gate; undefined for no limit. */
   readonly rateGate?: (() => { take (): RateVerdict }) | undefined
+  /** Cluster mode: the shared emitter (mqemitter-redis) instead of Aedes's in-process one. */
+  readonly mq?: unknown
+  /** Cluster mode: the shared persistence (Redis) instead of the embedded store. */
+  readonly persistence?: unknown
+  /**
+   * Cluster mode: runs once a publish passed the policy. A promise holds the publish
+   * (and its PUBACK) until it settles; a rejection refuses it and the connection closes.
+   */
+  readonly admitPublish?: ((packet: PublishPacket) => Promise<void> | undefined) | undefined
 }
 
 /** The PUBACK gate and how to find the history write of a stamped message (bound late). */
@@ -79,9 +88,10 @@ export interface Durability {
  */
 export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const { acl, stats, limits, durability } = deps
-  const persistence = deps.store.onDisk ? new AsyncLevelPersistence(deps.store.db) : undefined
+  const persistence = deps.persistence ?? (deps.store.onDisk ? new AsyncLevelPersistence(deps.store.db) : undefined)
   const broker = await Aedes.createBroker({
     id: deps.id,
+    mq: deps.mq,
     persistence,
     // A client that stops reading for this long is dropped; Aedes's 60 s default lets
     // one frozen subscriber hold a publisher's queue for a minute.
@@ -146,6 +156,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       stats.doors[who.door].messagesIn++
       stampOrigin(packet, { ts: Date.now(), via: 'mqtt', from: clientUsername(client) ?? who.clientId, clientId: who.clientId })
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
+      const admitted = deps.admitPublish?.(packet)
+      if (admitted) return void admitted.then(() => done(null), (err: Error) => done(err))
       done(null)
     },
     authorizeSubscribe (client: Client, sub: Subscription, done) {

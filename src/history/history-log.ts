@@ -1,5 +1,6 @@
 import type { AbstractLevel } from 'abstract-level'
 import { FusionError } from '../errors.js'
+import type { HistoryStore } from './history-store.js'
 
 /** One stored message, as the `history` frame and `GET /api/history` show it. */
 export interface HistoryRecord {
@@ -33,7 +34,9 @@ const seqKey = (topic: string, seq: number): string => `${topic}${SEP}${seq.toSt
  * (so live frames and history agree on it) and stores in batches; readers wait for
  * what was appended before them, so a read never misses an acknowledged message.
  */
-export class HistoryLog {
+export class HistoryLog implements HistoryStore {
+  /** One process numbers each message where it is delivered. */
+  readonly numbersAtIngress = false
   readonly #records: any
   readonly #seqs: any
   readonly #last = new Map<string, number>()
@@ -65,6 +68,9 @@ export class HistoryLog {
 
   /** The last sequence number given on `topic` (0 when none). */
   lastSeq (topic: string): number { return this.#last.get(topic) ?? 0 }
+
+  /** Nothing to note: this log numbers every message itself. */
+  noteDelivered (_topic: string, _seq: number): void {}
 
   /** Appends; returns the new sequence number and a promise settled once it is stored. */
   append (record: Omit<HistoryRecord, 'seq'>): { seq: number, stored: Promise<void> } {

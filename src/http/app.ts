@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyError } from 'fastify'
 import fastifyStatic from '@fastify/static'
 import { FusionError } from '../errors.js'
 import type { Bridge } from '../bridge/bridge.js'
-import type { HistoryLog } from '../history/history-log.js'
+import type { HistoryStore } from '../history/history-store.js'
 import type { Acl } from '../policy/acl.js'
 import type { Stats } from '../stats.js'
 import type { GatewayOptions } from '../options.js'
@@ -17,7 +17,7 @@ import type { HttpPolicy } from '../policy/http-policy.js'
 export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
   readonly bridge: Bridge
-  readonly history: HistoryLog
+  readonly history: HistoryStore
   readonly acl: Acl
   readonly stats: Stats
   /** Extra figures for /api/stats (bytes per door, broker counts). */

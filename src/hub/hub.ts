@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { FusionError, WS_CLOSE } from '../errors.js'
 import type { Bridge } from '../bridge/bridge.js'
-import type { HistoryLog } from '../history/history-log.js'
+import type { HistoryStore } from '../history/history-store.js'
 import type { Acl, Identity } from '../policy/acl.js'
 import type { Stats } from '../stats.js'
 import { encodeEnvelope } from '../topics/envelope.js'
@@ -17,7 +17,7 @@ import type { RateVerdict } from '../policy/token-bucket.js'
 export interface HubDeps {
   readonly options: Readonly<GatewayOptions>
   readonly bridge: Bridge
-  readonly history: HistoryLog
+  readonly history: HistoryStore
   readonly presence: PresenceTracker
   readonly acl: Acl
   readonly stats: Stats

@@ -42,6 +42,10 @@ export class PresenceTracker implements Sink {
   readonly #bridge: Bridge
   readonly #online = new Map<string, PresenceInfo>()
   readonly #listeners = new Set<(p: PresenceInfo) => void>()
+  // Our own clients that are online, and those whose offline notice failed to go out,
+  // so both can be announced again (reannounce()).
+  readonly #local = new Map<string, { name: string, via: Via }>()
+  readonly #owedOffline = new Map<string, { name: string, via: Via }>()
 
   constructor (bridge: Bridge) {
     this.#bridge = bridge
@@ -72,11 +76,28 @@ export class PresenceTracker implements Sink {
 
   /** Publishes the retained presence of one of our clients. */
   announce (clientId: string, status: 'online' | 'offline', name: string, via: Via): Promise<void> {
+    if (status === 'online') this.#local.set(clientId, { name, via })
+    else this.#local.delete(clientId)
+    this.#owedOffline.delete(clientId)
     const ts = Date.now()
     const payload = Buffer.from(JSON.stringify({ status, name, via, ts }), 'utf8')
-    return this.#bridge.publish({
+    const sent = this.#bridge.publish({
       topic: `presence/${clientId}`, payload, qos: 0, retain: true, origin: { ts, via, from: name, clientId }
     })
+    if (status === 'offline') sent.catch(() => { if (!this.#local.has(clientId)) this.#owedOffline.set(clientId, { name, via }) })
+    return sent
+  }
+
+  /**
+   * Announces every client of ours that is online again: after a cluster node's Redis
+   * came back, the announcements made meanwhile (or all of them, if Redis lost its
+   * data) are missing from the retained topics.
+   */
+  async reannounce (): Promise<void> {
+    await Promise.allSettled([
+      ...[...this.#local].map(([clientId, p]) => this.announce(clientId, 'online', p.name, p.via)),
+      ...[...this.#owedOffline].map(([clientId, p]) => this.announce(clientId, 'offline', p.name, p.via))
+    ])
   }
 
   /** Who is online now, most recent first, at most `limit`. */
