@@ -77,7 +77,7 @@ export function drawLatencyChart (canvas, series) {
   const xStep = niceStep(top / 6)
   for (let ms = 0; ms <= top; ms += xStep) {
     g.beginPath(); g.moveTo(x(ms) + 0.5, PAD.top); g.lineTo(x(ms) + 0.5, PAD.top + plotH); g.stroke()
-    g.fillText(ms >= 10 ? String(Math.round(ms)) : ms.toFixed(ms < 1 ? 2 : 1), x(ms), PAD.top + plotH + 6)
+    g.fillText(ms === 0 || ms >= 10 ? String(Math.round(ms)) : ms.toFixed(ms < 1 ? 2 : 1), x(ms), PAD.top + plotH + 6)
   }
   g.fillText('round trip, ms', PAD.left + plotW / 2, PAD.top + plotH + 21)
 

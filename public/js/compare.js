@@ -402,7 +402,8 @@ function burst (pane, n, inFlight, tag, onProgress) {
     const pump = () => {
       while (next < n && next - settled < inFlight) {
         next++
-        pane.send(`burst ${pane.door} ${next}/${n} ${tag}`)
+        // Texts of one length through both doors, so their payloads weigh the same.
+        pane.send(`burst ${next}/${n} ${tag}-${pane.door === 'ws' ? 'w' : 'm'}`)
           .then((r) => { results.push(r); tEnd = performance.now() }, () => { lost++ })
           .finally(() => {
             settled++
