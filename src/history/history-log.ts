@@ -159,9 +159,10 @@ export class HistoryLog implements HistoryStore {
         ])
         for (const w of waiters) w.resolve()
       } catch (cause) {
+        // Each waiter hears of the failure; the chain itself stays settled so the next
+        // batch still runs (and nothing is left as an unhandled rejection).
         const err = new FusionError('STORE_FAILED', 'the history log could not store the message', { cause })
         for (const w of waiters) w.reject(err)
-        throw err
       }
     })
   }

@@ -65,7 +65,7 @@ export class HubClient {
     if (found !== undefined) return Promise.resolve(found as F)
     return new Promise((resolve, reject) => {
       const w = { test, resolve: (f: F) => { clearTimeout(timer); resolve(f) } }
-      const timer = setTimeout(() => { this.#waiters.delete(w); reject(new Error(`timed out waiting for ${what}; last: ${JSON.stringify(this.frames.slice(-3))}`)) }, timeoutMs)
+      const timer = setTimeout(() => { this.#waiters.delete(w); reject(new Error(`timed out waiting for ${what}; last: ${JSON.stringify(this.frames.slice(-3)).slice(0, 600)}`)) }, timeoutMs)
       this.#waiters.add(w)
     })
   }
