@@ -1,10 +1,10 @@
 // Nothing lost: what the gateway acknowledged survives kill -9 (issue 4).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import mqtt from 'mqtt'
 import { startCli, type RunningCli } from '../helpers/cli.js'
 import { openHub, openMqtt, type HubFrame } from '../helpers/gateway.js'
 
-async function restart (t: Parameters<typeof startCli>[0], first: RunningCli, args: string[] = []): Promise<RunningCli> {
+async function restart (t: Test, first: RunningCli, args: string[] = []): Promise<RunningCli> {
   const killed = await first.stop('SIGKILL')
   t.equal(killed.signal, 'SIGKILL', 'the gateway was killed with SIGKILL')
   return startCli(t, args, { keepDataDir: first.dataDir })

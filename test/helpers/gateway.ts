@@ -144,7 +144,7 @@ export function nextMqttMessage (client: MqttClient, pred: (topic: string, paylo
  * Whether an external program is present. In CI (CI=true) a missing program fails the
  * test; on a laptop the test is skipped with the reason.
  */
-export function requireProgram (t: { fail: (msg?: string) => void, comment: (...msg: string[]) => void }, program: string, pkg: string): boolean {
+export function requireProgram (t: { fail: (msg: string) => unknown, comment: (...msg: any[]) => unknown }, program: string, pkg: string): boolean {
   const found = spawnSync('sh', ['-c', `command -v ${program}`]).status === 0
   if (found) return true
   const msg = `${program} is not installed (Debian package ${pkg})`
