@@ -485,11 +485,17 @@ burstUi.form.addEventListener('submit', async (ev) => {
       drawChart()
       schedule()
     }
+    // Figures first, then "done": whoever waits for "done" reads final figures.
+    wsPane.render()
+    mqttPane.render()
+    renderDiffer()
+    renderStats(await fetchStats())
     const lost = wsPane.lastBurst.lost + mqttPane.lastBurst.lost
     setBurstStatus(lost ? 'failed' : 'done', lost
       ? `Done, but ${lost} message${lost === 1 ? '' : 's'} never came back.`
       : `Done: ${n} messages through each door, ${inFlight} in flight at most.`)
-    renderStats(await fetchStats())
+  } catch (err) {
+    setBurstStatus('failed', `The burst stopped: ${err instanceof Error ? err.message : String(err)}`)
   } finally {
     bursting = false
     burstUi.run.disabled = false
