@@ -61,6 +61,9 @@ t.test('TLS: https and wss on the HTTP port, mqtts, named in the ready line', as
   const ca = readFileSync(cert)
   const cli = await startCli(t, ['--memory', '--tls-cert', cert, '--tls-key', key, '--mqtts-port', '0'])
   const u = cli.urls
+  const https = u.https ?? ''
+  const wss = u.wss ?? ''
+  const mqtts = u.mqtts ?? ''
   t.match(cli.readyLine, /^mqtt-fusion ready http=\S+ ws=\S+ mqtt-ws=\S+ mqtt=\S+ https=\S+ wss=\S+ mqtt-wss=\S+ mqtts=\S+$/)
   t.match(u.https, /^https:\/\/127\.0\.0\.1:\d+$/)
   t.match(u.wss, /^wss:\/\/127\.0\.0\.1:\d+\/ws$/)
@@ -69,7 +72,7 @@ t.test('TLS: https and wss on the HTTP port, mqtts, named in the ready line', as
   t.equal(u.http, u.https, 'http= names the https door (the port speaks TLS only)')
 
   const res = await new Promise<{ status: number, hsts: string | undefined, body: string }>((resolve, reject) => {
-    const req = request(`${u.https}/api/health`, { ca, timeout: 5000 }, (r) => {
+    const req = request(`${https}/api/health`, { ca, timeout: 5000 }, (r) => {
       let body = ''
       r.on('data', (d) => { body += d })
       r.on('end', () => resolve({ status: r.statusCode ?? 0, hsts: r.headers['strict-transport-security'] as string | undefined, body }))
@@ -80,14 +83,14 @@ t.test('TLS: https and wss on the HTTP port, mqtts, named in the ready line', as
   t.equal(res.status, 200, 'https serves')
   t.match(res.body, /"status":"ok"/)
   t.ok(res.hsts, 'with Strict-Transport-Security')
-  const plain = await fetch(`http://127.0.0.1:${new URL(u.https).port}/api/health`, { signal: AbortSignal.timeout(3000) }).then(() => 'answered', () => 'failed')
+  const plain = await fetch(`http://127.0.0.1:${new URL(https).port}/api/health`, { signal: AbortSignal.timeout(3000) }).then(() => 'answered', () => 'failed')
   t.equal(plain, 'failed', 'plain http on the TLS port gets nothing')
 
-  const ws = new WebSocket(`${u.wss}?room=tls&name=tls`, { ca })
+  const ws = new WebSocket(`${wss}?room=tls&name=tls`, { ca })
   const hub = new HubClient(ws)
   t.teardown(() => hub.close())
   await hub.waitJson('history')
-  const m = await mqtt.connectAsync(u.mqtts, { ca, clientId: 'tls-device', reconnectPeriod: 0, connectTimeout: 5000 })
+  const m = await mqtt.connectAsync(mqtts, { ca, clientId: 'tls-device', reconnectPeriod: 0, connectTimeout: 5000 })
   t.teardown(() => m.endAsync(true))
   await m.subscribeAsync('chat/tls')
   const got = new Promise<string>((resolve) => m.on('message', (_topic, p) => resolve(p.toString())))
@@ -98,7 +101,7 @@ t.test('TLS: https and wss on the HTTP port, mqtts, named in the ready line', as
   const mws = await mqtt.connectAsync(u['mqtt-wss'] as string, { ca, clientId: 'tls-page', reconnectPeriod: 0, connectTimeout: 5000 } as never)
   t.teardown(() => mws.endAsync(true))
   t.ok(mws.connected, 'MQTT over wss')
-  const wrong = await mqtt.connectAsync(u.mqtts, { clientId: 'no-ca', reconnectPeriod: 0, connectTimeout: 3000 }).then((c) => { c.end(true); return 'connected' }, () => 'refused')
+  const wrong = await mqtt.connectAsync(mqtts, { clientId: 'no-ca', reconnectPeriod: 0, connectTimeout: 3000 }).then((c) => { c.end(true); return 'connected' }, () => 'refused')
   t.equal(wrong, 'refused', 'a client that does not trust the certificate does not connect')
 })
 
