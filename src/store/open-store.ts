@@ -1,5 +1,5 @@
-import { mkdirSync, accessSync, constants } from 'node:fs'
-import { resolve, join } from 'node:path'
+import { mkdirSync, accessSync, constants, existsSync, statSync } from 'node:fs'
+import { resolve, join, dirname } from 'node:path'
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
 import type { AbstractLevel } from 'abstract-level'
@@ -25,7 +25,7 @@ export async function openStore (opts: { dataDir: string, memory: boolean }): Pr
   }
   const dir = resolve(opts.dataDir)
   try {
-    mkdirSync(dir, { recursive: true })
+    makeDir(dir)
     accessSync(dir, constants.W_OK | constants.R_OK)
   } catch (cause) {
     throw new FusionError('STORE_UNUSABLE', `--data-dir ${dir} cannot be used: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause })
@@ -43,6 +43,27 @@ export async function openStore (opts: { dataDir: string, memory: boolean }): Pr
     throw new FusionError('STORE_UNUSABLE', `--data-dir ${dir}: the store cannot be opened (${detail})`, { cause })
   }
   return wrap(db as unknown as AbstractLevel<any, any, any>, true, location)
+}
+
+/**
+ * mkdir -p without Node 20's `{ recursive: true }`, which retries for ever at full CPU
+ * when mkdir answers ENOENT under a parent that exists (as /proc and other pseudo
+ * filesystems do).
+ */
+function makeDir (dir: string): void {
+  try {
+    mkdirSync(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') {
+      if (!statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' })
+      return
+    }
+    const parent = dirname(dir)
+    if (code !== 'ENOENT' || parent === dir || existsSync(parent)) throw err
+    makeDir(parent)
+    mkdirSync(dir)
+  }
 }
 
 function wrap (db: AbstractLevel<any, any, any>, onDisk: boolean, location: string): Store {
