@@ -3,6 +3,7 @@ import { WS_CLOSE } from '../errors.js'
 import type { Sink } from '../bridge/bridge.js'
 import type { FusionMessage } from '../bridge/message.js'
 import type { HistoryRecord } from '../history/history-log.js'
+import { corkUntilNextTick } from '../transport/ws-cork.js'
 
 export type Format = 'json' | 'text'
 export type CloseReason = 'shutdown' | 'slowConsumer' | 'policy' | 'peerGone'
@@ -105,6 +106,7 @@ export class HubSession implements Sink {
       this.#onSlow(this)
       return
     }
+    corkUntilNextTick(this.ws)
     this.ws.send(data)
   }
 

@@ -1,11 +1,13 @@
 import type { IncomingMessage } from 'node:http'
-import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
+import { WebSocketServer, type WebSocket } from 'ws'
 import { handleMqttStream, type MqttDoorDeps } from './mqtt-tcp.js'
+import { createCoalescingWsStream } from './ws-duplex.js'
 
 /**
- * MQTT over WebSocket at /mqtt. ws 8's createWebSocketStream bridges the socket to a
- * Node stream for Aedes (websocket-stream, the usual choice, pins ws 3, which has
- * published DoS advisories).
+ * MQTT over WebSocket at /mqtt. A Duplex over ws 8 bridges the socket to a Node stream
+ * for Aedes (websocket-stream, the usual choice, pins ws 3, which has published DoS
+ * advisories); unlike ws's createWebSocketStream it sends the packets of one tick as
+ * one frame (see ws-duplex.ts).
  */
 export function createMqttWsServer (deps: MqttDoorDeps): WebSocketServer {
   const wss = new WebSocketServer({
@@ -18,8 +20,7 @@ export function createMqttWsServer (deps: MqttDoorDeps): WebSocketServer {
     handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false)
   })
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
-    const stream = createWebSocketStream(ws)
-    stream.on('error', () => stream.destroy())
+    const stream = createCoalescingWsStream(ws)
     handleMqttStream(deps, stream, 'mqtt-ws', req)
   })
   return wss

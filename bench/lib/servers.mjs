@@ -1,0 +1,226 @@
+// @ts-check
+/**
+ * Starts and stops the servers one bench run compares: the gateway (the built CLI),
+ * standalone Aedes, the raw ws broadcast server and Mosquitto. Each is a child
+ * process pinned to the server core when taskset is available, so the load
+ * generator (pinned to another core) never competes with it for CPU.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+/**
+ * @typedef {object} Server
+ * @property {string} name
+ * @property {import('node:child_process').ChildProcess} child
+ * @property {number} pid
+ * @property {Record<string, string>} urls door -> URL
+ * @property {() => Promise<void>} stop
+ * @property {string[]} stderrTail last lines the server printed on stderr
+ */
+
+/** Which cores to use, or none when taskset is missing or there is one core. */
+export function pinning () {
+  const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
+  const cores = Number(spawnSync('nproc', [], { encoding: 'utf8' }).stdout.trim()) || 1
+  if (!hasTaskset || cores < 2) return { server: undefined, loadgen: undefined, cores, note: hasTaskset ? 'one core: not pinned' : 'no taskset: not pinned' }
+  return { server: '0', loadgen: '1', cores, note: 'server on core 0, load generator on core 1' }
+}
+
+/** @param {string | undefined} cpu @param {string} cmd @param {string[]} args */
+export function pinned (cpu, cmd, args) {
+  return cpu === undefined ? { cmd, args } : { cmd: 'taskset', args: ['-c', cpu, cmd, ...args] }
+}
+
+/** Resident set size of a process in bytes (Linux), or undefined. @param {number} pid */
+export function rssOf (pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : undefined
+  } catch { return undefined }
+}
+
+const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+
+/** CPU seconds (user + system) a process has used so far (Linux), or undefined. @param {number} pid */
+export function cpuOf (pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / TICKS
+  } catch { return undefined }
+}
+
+/** A free loopback TCP port (for Mosquitto, which cannot listen on port 0). */
+export async function freePort () {
+  const srv = net.createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const port = /** @type {net.AddressInfo} */ (srv.address()).port
+  await new Promise((resolve) => srv.close(resolve))
+  return port
+}
+
+/**
+ * Spawns a server and waits for its ready line.
+ * @param {string} name
+ * @param {{ cmd: string, args: string[] }} command
+ * @param {(line: string) => Record<string, string> | undefined} parseReady
+ * @param {{ timeoutMs?: number, cwd?: string, onExit?: () => void }} [opts]
+ * @returns {Promise<Server>}
+ */
+function startProcess (name, command, parseReady, opts = {}) {
+  const child = spawn(command.cmd, command.args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  /** @type {string[]} */
+  const stderrTail = []
+  const keep = (/** @type {string} */ line) => { stderrTail.push(line); if (stderrTail.length > 20) stderrTail.shift() }
+  createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stderr) }).on('line', keep)
+  const lines = createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stdout) })
+  let exited = false
+  child.once('exit', () => { exited = true; opts.onExit?.() })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${name} did not become ready: ${stderrTail.join(' | ')}`)) }, opts.timeoutMs ?? 15_000)
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${code} before ready: ${stderrTail.join(' | ')}`)) })
+    child.once('error', (err) => { clearTimeout(timer); reject(err) })
+    const onLine = (/** @type {string} */ line) => {
+      const urls = parseReady(line)
+      if (!urls) return
+      clearTimeout(timer)
+      lines.off('line', onLine)
+      resolve({
+        name,
+        child,
+        pid: /** @type {number} */ (child.pid),
+        urls,
+        stderrTail,
+        stop: async () => {
+          if (exited) return
+          child.kill('SIGTERM')
+          const killer = setTimeout(() => child.kill('SIGKILL'), 5000)
+          await once(child, 'exit').catch(() => {})
+          clearTimeout(killer)
+        }
+      })
+    }
+    lines.on('line', onLine)
+  })
+}
+
+/** `prefix k=v k=v` -> { k: v }. @param {string} line @param {string} prefix */
+function readyFields (line, prefix) {
+  if (!line.startsWith(prefix)) return undefined
+  /** @type {Record<string, string>} */
+  const out = {}
+  for (const part of line.slice(prefix.length).trim().split(/\s+/)) {
+    const eq = part.indexOf('=')
+    if (eq > 0) out[part.slice(0, eq)] = part.slice(eq + 1)
+  }
+  return out
+}
+
+/**
+ * Every bench client comes from 127.0.0.1, and one bench publisher sends more than any
+ * single real client should: the per-address and per-client guards (which standalone
+ * Aedes and the baselines do not have) are lifted so they do not throttle the bench.
+ * Their checks still run on every connection and message. Everything else is default.
+ */
+export const GATEWAY_BENCH_FLAGS = ['--max-connections', '100000', '--max-connections-per-ip', '100000', '--connect-rate', '1000000', '--msg-rate', '0']
+
+/** @param {string} root project root @param {string | undefined} cpu */
+export function startGateway (root, cpu) {
+  const cmd = pinned(cpu, process.execPath, [join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory', ...GATEWAY_BENCH_FLAGS])
+  return startProcess('gateway', cmd, (line) => readyFields(line, 'mqtt-fusion ready'), { cwd: root })
+}
+
+/** @param {string} root @param {string | undefined} cpu */
+export function startAedes (root, cpu) {
+  const cmd = pinned(cpu, process.execPath, [join(root, 'bench/baselines/aedes-standalone.mjs')])
+  return startProcess('aedes', cmd, (line) => readyFields(line, 'aedes-standalone ready'), { cwd: root })
+}
+
+/** @param {string} root @param {string | undefined} cpu */
+export function startWsBroadcast (root, cpu) {
+  const cmd = pinned(cpu, process.execPath, [join(root, 'bench/baselines/ws-broadcast.mjs')])
+  return startProcess('ws-broadcast', cmd, (line) => readyFields(line, 'ws-broadcast ready'), { cwd: root })
+}
+
+/**
+ * Mosquitto from Debian's package, on loopback, with a TCP and a websockets listener.
+ * Resolves undefined (with the reason) when the binary or its websockets support is
+ * missing.
+ * @param {string | undefined} cpu
+ * @returns {Promise<{ server?: Server, skipped?: string }>}
+ */
+export async function startMosquitto (cpu) {
+  const bin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].find((p) => spawnSync(p, ['-h']).error === undefined)
+  if (!bin) return { skipped: 'mosquitto not installed (Debian package `mosquitto`)' }
+  const version = /mosquitto version ([\d.]+)/.exec(spawnSync(bin, ['-h'], { encoding: 'utf8' }).stdout)?.[1] ?? '?'
+  const dir = mkdtempSync(join(tmpdir(), 'fusion-bench-mosquitto-'))
+  const tcpPort = await freePort()
+  const wsPort = await freePort()
+  const conf = join(dir, 'mosquitto.conf')
+  // Mosquitto 2.0 will not start with a websockets listener alone, hence the TCP one first.
+  writeFileSync(conf, [
+    'per_listener_settings false',
+    'allow_anonymous true',
+    'persistence false',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    `listener ${tcpPort} 127.0.0.1`,
+    'protocol mqtt',
+    `listener ${wsPort} 127.0.0.1`,
+    'protocol websockets',
+    ''
+  ].join('\n'))
+  const cmd = pinned(cpu, bin, ['-c', conf])
+  const child = spawn(cmd.cmd, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  /** @type {string[]} */
+  const stderrTail = []
+  createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stderr) }).on('line', (l) => { stderrTail.push(l); if (stderrTail.length > 20) stderrTail.shift() })
+  let exited = false
+  child.once('exit', () => { exited = true })
+  // No ready line: wait until both ports accept a connection.
+  const deadline = Date.now() + 5000
+  for (const port of [tcpPort, wsPort]) {
+    for (;;) {
+      if (exited) {
+        rmSync(dir, { recursive: true, force: true })
+        return { skipped: `mosquitto ${version} would not start with a websockets listener: ${stderrTail.join(' | ')}` }
+      }
+      const ok = await new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
+        s.on('error', () => resolve(false))
+      })
+      if (ok) break
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL')
+        rmSync(dir, { recursive: true, force: true })
+        return { skipped: `mosquitto ${version} did not listen within 5 s` }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  return {
+    server: {
+      name: `mosquitto ${version}`,
+      child,
+      pid: /** @type {number} */ (child.pid),
+      urls: { mqtt: `mqtt://127.0.0.1:${tcpPort}`, 'mqtt-ws': `ws://127.0.0.1:${wsPort}/mqtt` },
+      stderrTail,
+      stop: async () => {
+        if (!exited) {
+          child.kill('SIGTERM')
+          const killer = setTimeout(() => child.kill('SIGKILL'), 5000)
+          await once(child, 'exit').catch(() => {})
+          clearTimeout(killer)
+        }
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+  }
+}
