@@ -105,7 +105,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     steps.push(unwatch)
     const hub = new Hub({ options, bridge, history, presence, acl, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
     steps.push(() => hub.close())
-    const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket }
+    const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
     const mqttWs: WebSocketServer = createMqttWsServer(mqttDeps)
     const stopMqttWsBeat = startHeartbeat(mqttWs, options.heartbeatMs)
     const tcp: NetServer = createMqttTcpServer(mqttDeps)

@@ -8,6 +8,7 @@ import type { Door } from '../policy/acl.js'
 import type { Stats } from '../stats.js'
 import type { ByteMeter } from './byte-meter.js'
 import { guardMqttStream } from './mqtt-guard.js'
+import { boundSendQueue } from '../policy/send-queue.js'
 
 export interface MqttDoorDeps {
   readonly broker: Aedes
@@ -17,12 +18,15 @@ export interface MqttDoorDeps {
   readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void
   /** Counts a raw socket against the connection limits; false when it was refused (and destroyed). */
   readonly admit?: (socket: Socket) => boolean
+  /** Bytes a client may have queued unsent before it is cut (a reader that stopped reading). */
+  readonly sendHighWaterMark?: number
 }
 
 /** Hands a byte stream to Aedes behind the packet-size guard, counted under `door`. */
 export function handleMqttStream (deps: MqttDoorDeps, stream: Duplex, door: Door, req?: IncomingMessage): void {
   const { stats } = deps
   guardMqttStream(stream, deps.maxPacket, () => { stats.dropped.tooLarge++ })
+  if (deps.sendHighWaterMark) boundSendQueue(stream, deps.sendHighWaterMark, () => { stats.dropped.slowConsumer++ })
   stats.opened(door)
   stream.once('close', () => stats.closed(door))
   const client = deps.broker.handle(stream, req)
