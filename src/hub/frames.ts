@@ -1,22 +1,25 @@
 import { FusionError } from '../errors.js'
 
+/** A frame's `id`, echoed as sent: a string (at most 128 characters) or a finite number. */
+export type FrameId = string | number
+
 /** A frame from a /ws client, checked. */
 export type ClientFrame =
-  | { type: 'chat', text: string, room?: string | undefined, id?: string | undefined }
-  | { type: 'publish', topic: string, payload: Buffer, qos: 0 | 1, retain: boolean, id?: string | undefined }
-  | { type: 'subscribe', topic: string, since?: number | undefined, id?: string | undefined }
-  | { type: 'unsubscribe', topic: string, id?: string | undefined }
-  | { type: 'ping', id?: string | undefined }
+  | { type: 'chat', text: string, room?: string | undefined, id?: FrameId | undefined }
+  | { type: 'publish', topic: string, payload: Buffer, qos: 0 | 1, retain: boolean, id?: FrameId | undefined }
+  | { type: 'subscribe', topic: string, since?: number | undefined, id?: FrameId | undefined }
+  | { type: 'unsubscribe', topic: string, id?: FrameId | undefined }
+  | { type: 'ping', id?: FrameId | undefined }
 
 /** A text frame that is not a JSON object: a chat line for the connection's room. */
 export interface ChatLine { type: 'line', text: string }
 
 /** The id of a frame, when it has a usable one, so an error can still answer it. */
-export function frameId (obj: unknown): string | undefined {
+export function frameId (obj: unknown): FrameId | undefined {
   if (obj === null || typeof obj !== 'object') return undefined
   const id = (obj as Record<string, unknown>).id
   if (typeof id === 'string' && id.length <= 128) return id
-  if (typeof id === 'number' && Number.isFinite(id)) return String(id)
+  if (typeof id === 'number' && Number.isFinite(id)) return id
   return undefined
 }
 

@@ -8,7 +8,7 @@ import type { Acl, Identity } from '../policy/acl.js'
 import type { Stats } from '../stats.js'
 import { encodeEnvelope } from '../topics/envelope.js'
 import { checkTopicFilter, checkTopicName, chatRoomOf } from '../topics/topic-rules.js'
-import { parseClientFrame, type ClientFrame } from './frames.js'
+import { parseClientFrame, type ClientFrame, type FrameId } from './frames.js'
 import type { PresenceInfo, PresenceTracker } from './presence.js'
 import { HubSession, type Format } from './session.js'
 import type { GatewayOptions } from '../options.js'
@@ -181,7 +181,7 @@ export class Hub {
     try {
       frame = parseClientFrame(data.toString('utf8'))
     } catch (err) {
-      this.#fail(session, err, (err as { frameId?: string }).frameId)
+      this.#fail(session, err, (err as { frameId?: FrameId }).frameId)
       return
     }
     this.#handle(session, frame).catch((err) => this.#fail(session, err, 'id' in frame ? frame.id : undefined))
@@ -200,12 +200,12 @@ export class Hub {
       session.close(WS_CLOSE.POLICY, 'over the message rate')
       return true
     }
-    let id: string | undefined
+    let id: FrameId | undefined
     if (!isBinary) {
       try {
         const f = parseClientFrame(data.toString('utf8'))
         id = 'id' in f ? f.id : undefined
-      } catch (err) { id = (err as { frameId?: string }).frameId }
+      } catch (err) { id = (err as { frameId?: FrameId }).frameId }
     }
     this.#fail(session, new FusionError('RATE_LIMITED', `over ${this.#deps.options.msgRate} messages a second; slow down`), id)
     return true
@@ -302,11 +302,11 @@ export class Hub {
     await bridge.publish({ topic, payload, qos, retain, origin })
   }
 
-  #ack (session: HubSession, id: string | undefined): void {
+  #ack (session: HubSession, id: FrameId | undefined): void {
     if (id !== undefined) session.writeJson({ type: 'ack', id })
   }
 
-  #fail (session: HubSession, err: unknown, id?: string): void {
+  #fail (session: HubSession, err: unknown, id?: FrameId): void {
     const { stats, log } = this.#deps
     if (!(err instanceof FusionError)) {
       log('error', `hub: frame from ${session.clientId} failed`, err)

@@ -4,12 +4,12 @@ import { FusionError } from '../../src/errors.js'
 import { frameId, parseClientFrame } from '../../src/hub/frames.js'
 
 /** The code and the echoed id of a refused frame. */
-function refusal (text: string): { code: string, id: string | undefined, message: string } {
+function refusal (text: string): { code: string, id: string | number | undefined, message: string } {
   try {
     parseClientFrame(text)
   } catch (err) {
     if (!(err instanceof FusionError)) throw err
-    return { code: err.code, id: (err as { frameId?: string }).frameId, message: err.message }
+    return { code: err.code, id: (err as { frameId?: string | number }).frameId, message: err.message }
   }
   throw new Error(`${text} was accepted`)
 }
@@ -142,12 +142,14 @@ t.test('a refused frame still carries its id, so the error answers it', async (t
   t.equal(refusal(j({ type: 'ping', id: 'x'.repeat(129) })).id, undefined, 'an unusable id is not echoed')
 })
 
-t.test('ids: strings up to 128 characters are echoed as sent', async (t) => {
+t.test('ids: strings up to 128 characters and numbers are echoed as sent', async (t) => {
   const long = 'i'.repeat(128)
   t.same(parseClientFrame(j({ type: 'ping', id: long })), { type: 'ping', id: long })
   t.same(parseClientFrame(j({ type: 'ping', id: '' })), { type: 'ping', id: '' }, 'an empty id is still an id')
   t.equal(frameId({ id: 'abc' }), 'abc')
-  t.equal(frameId({ id: 17 }), '17', 'a number id is echoed as its decimal string')
+  t.equal(frameId({ id: 17 }), 17, 'a number id is echoed as a number')
+  t.same(parseClientFrame(j({ type: 'ping', id: 7 })), { type: 'ping', id: 7 })
+  t.equal(refusal(j({ type: 'nope', id: 0 })).id as unknown, 0, 'a refused frame echoes a number id too (even 0)')
   t.equal(frameId({ id: Infinity }), undefined)
   t.equal(frameId({}), undefined)
   t.equal(frameId(null), undefined)
