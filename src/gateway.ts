@@ -171,20 +171,20 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
         try {
           await app.listen({ port: options.httpPort, host: options.host })
         } catch (cause) {
-          throw listenError('http-port', options.httpPort, cause)
+          throw listenError('http-port', options.httpPort, cause, options.host)
         }
         try {
           tcp.listen(options.mqttPort, options.host)
           await Promise.race([once(tcp, 'listening'), once(tcp, 'error').then(([err]) => { throw err })])
         } catch (cause) {
-          throw listenError('mqtt-port', options.mqttPort, cause)
+          throw listenError('mqtt-port', options.mqttPort, cause, options.host)
         }
         if (mqtts) {
           try {
             mqtts.listen(options.mqttsPort, options.host)
             await Promise.race([once(mqtts, 'listening'), once(mqtts, 'error').then(([err]) => { throw err })])
           } catch (cause) {
-            throw listenError('mqtts-port', options.mqttsPort, cause)
+            throw listenError('mqtts-port', options.mqttsPort, cause, options.host)
           }
         }
         listening = true
@@ -227,8 +227,12 @@ function withDeadline (p: Promise<void>, ms: number): Promise<void> {
   return Promise.race([p, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })]).finally(() => clearTimeout(timer))
 }
 
-function listenError (flag: string, port: number, cause: unknown): FusionError {
+function listenError (flag: string, port: number, cause: unknown, host: string): FusionError {
   const code = (cause as NodeJS.ErrnoException).code
+  // The address, not the port, is what cannot be used: name the option to fix.
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new FusionError('BAD_OPTION', `--host ${host} is not an address of this machine (${code})`, { cause })
+  }
   const why = code === 'EADDRINUSE' ? 'is in use' : code === 'EACCES' ? 'needs more privileges' : `cannot be used (${code ?? String(cause)})`
   return new FusionError('PORT_IN_USE', `--${flag} ${port} ${why}`, { cause })
 }

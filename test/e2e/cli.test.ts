@@ -170,7 +170,8 @@ t.test('bad options exit non-zero with a short line naming the option', { skip }
     [[...base, '--http-port', '0', '--mqtt-port', '0', '--config', join(scratch, 'missing.json')], 'config', 'a --config file that does not exist'],
     [[...base, '--http-port', '0', '--mqtt-port', '0', '--config', badJson], 'config', 'a --config file that is not JSON'],
     [[...base, '--http-port', '0', '--mqtt-port', '0', '--config', badKey], 'colour', 'a --config file with an unknown key'],
-    [[...base, '--http-port', '0', '--config', badValue], 'mqtt-port', 'a --config file with a bad value']
+    [[...base, '--http-port', '0', '--config', badValue], 'mqtt-port', 'a --config file with a bad value'],
+    [['--host', '192.0.2.1', '--memory', '--http-port', '0', '--mqtt-port', '0'], '--host 192.0.2.1', 'a --host that is not ours (TEST-NET-1)']
   ]
   const results = await pool(cases, 3, ([args]) => runToEnd(args))
   for (const [i, [, option, what]] of cases.entries()) refused(t, results[i]!, option, what)
