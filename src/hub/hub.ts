@@ -144,7 +144,7 @@ export class Hub {
     ws.on('message', (data, isBinary) => this.#onFrame(session, data as Buffer, isBinary))
     ws.on('error', () => {}) // a protocol error is followed by 'close'; ws has already sent the close code
     ws.on('close', () => this.#onClose(session))
-    session.writeJson({ type: 'welcome', clientId: session.clientId, name, room, server: options.serverName, format })
+    session.writeFirst({ type: 'welcome', clientId: session.clientId, name, room, server: options.serverName, format })
     void this.#join(session, q.get('since'))
   }
 

@@ -42,7 +42,10 @@ export class HubSession implements Sink {
   readonly #onSlow: (s: HubSession) => void
   readonly #onMessageOut: (() => void) | undefined
   #last: FusionMessage | undefined
-  #held: FusionMessage[] | undefined = []
+  // Until the history is out, live messages and every other frame (acks, pongs, errors)
+  // wait here, so a client always sees welcome, then history, then the rest in order.
+  #held: Array<FusionMessage | string> | undefined = []
+  #heldBytes = 0
 
   constructor (init: SessionInit) {
     this.ws = init.ws
@@ -81,17 +84,24 @@ export class HubSession implements Sink {
     this.#onMessageOut?.()
   }
 
+  /** Sends the first frame at once, ahead of anything held back (the `welcome`). */
+  writeFirst (obj: unknown): void {
+    if (!this.isText) this.#send(JSON.stringify(obj))
+  }
+
   /** Sends the history frame, then what arrived meanwhile and is not in it. */
   release (history: readonly HistoryRecord[]): void {
     const held = this.#held ?? []
     this.#held = undefined
+    this.#heldBytes = 0
     const lastSeq = history.length ? (history[history.length - 1] as HistoryRecord).seq : 0
     if (!this.isText) {
       this.writeJson({ type: 'history', topic: this.roomTopic, messages: history })
     }
-    for (const msg of held) {
-      if (msg.topic === this.roomTopic && msg.seq !== undefined && msg.seq <= lastSeq) continue
-      this.sendMessage(msg)
+    for (const item of held) {
+      if (typeof item === 'string') { this.write(item); continue }
+      if (item.topic === this.roomTopic && item.seq !== undefined && item.seq <= lastSeq) continue
+      this.sendMessage(item)
     }
   }
 
@@ -100,6 +110,17 @@ export class HubSession implements Sink {
   }
 
   write (data: string): void {
+    if (this.closed) return
+    if (this.#held) {
+      this.#held.push(data)
+      this.#heldBytes += data.length
+      if (this.#heldBytes > this.#hwm) this.#onSlow(this)
+      return
+    }
+    this.#send(data)
+  }
+
+  #send (data: string): void {
     if (this.closed) return
     // Never let one reader that stopped reading grow our memory: past the mark, it goes.
     if (this.ws.bufferedAmount > this.#hwm) {

@@ -82,6 +82,29 @@ t.test('welcome, then history, then live frames', async (t) => {
   t.notOk(late.frames.slice(0, 2).some((f) => typeof f === 'object' && f.type === 'presence'), 'presence comes after history')
 })
 
+t.test('frames sent at once on open are answered after welcome and history', async (t) => {
+  const { urls } = await startGateway(t, { disk: true })
+  const pub = await openHub(t, urls.ws, { name: 'pub' })
+  await pub.waitJson('history')
+  for (let i = 0; i < 4; i++) {
+    const ws = new WebSocket(`${urls.ws}?name=eager${i}&room=eager${i}`)
+    const types: string[] = []
+    ws.on('message', (d) => { const f = JSON.parse(d.toString()); types.push(f.type === 'message' ? `message:${f.topic}` : f.id ? `${f.type}:${f.id}` : f.type) })
+    t.teardown(() => ws.terminate())
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+    ws.send(JSON.stringify({ type: 'ping', id: 'p' }))
+    ws.send(JSON.stringify({ type: 'subscribe', topic: `eager/${i}`, id: 's' }))
+    ws.send(JSON.stringify({ type: 'nope', id: 'e' }))
+    ws.send(JSON.stringify({ type: 'chat', text: 'first words', id: 'c' }))
+    const answers = ['pong:p', 'ack:s', 'error:e', 'ack:c', `message:chat/eager${i}`]
+    await new Promise<void>((resolve) => ws.on('message', () => { if (answers.every((a) => types.includes(a))) resolve() }))
+    t.same(types.slice(0, 2), ['welcome', 'history'], `connection ${i}: welcome and history come first (${types.join(', ')})`)
+    const rest = types.filter((x) => x !== 'presence')
+    t.equal(rest.length, new Set(rest).size, `connection ${i}: nothing twice`)
+    ws.close()
+  }
+})
+
 t.test('history is capped at the configured limit and the HTTP history agrees', async (t) => {
   const { urls } = await startGateway(t, { historyLimit: 3 })
   const c = await openHub(t, urls.ws, { name: 'h', room: 'cap' })
