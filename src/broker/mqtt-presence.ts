@@ -11,6 +11,10 @@ const PRESENCE_WILL = Symbol('fusion.presenceWill')
  */
 export function watchMqttPresence (broker: Aedes, presence: PresenceTracker): () => void {
   const onReady = (client: Client): void => {
+    // Aedes emits clientReady at the end of its connect series, after CONNACK is out: a
+    // client that is already gone (a denied publish, a quick connect-publish-disconnect)
+    // has had its clientDisconnect, and an "online" now would be retained for ever.
+    if ((client as unknown as { closed?: boolean }).closed) return
     const will = (client as unknown as { will?: { topic?: string } | null }).will
     ;(client as unknown as Record<symbol, boolean>)[PRESENCE_WILL] = will?.topic === `presence/${client.id}`
     presence.announce(client.id, 'online', clientUsername(client) ?? client.id, 'mqtt').catch(() => {})
