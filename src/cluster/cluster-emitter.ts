@@ -3,12 +3,13 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import MQEmitterRedis from 'mqemitter-redis'
 import { decodePacket, type RawPacket } from '../bridge/message.js'
 import { SEQ_PROPERTY } from '../bridge/origin.js'
+import { FusionError } from '../errors.js'
+import type { NewHistoryRecord } from '../history/history-store.js'
 import { SEQ_WIDTH, type RedisHistory } from '../history/redis-history.js'
 import type { FilterSet } from '../topics/topic-match.js'
 import type { RedisLink } from './redis-link.js'
 import { endConnection } from './redis-link.js'
 
-type Log = (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
 type Done = (err?: Error) => void
 
 /** What Aedes hands the emitter: its Packet (a plain object for msgpack). */
@@ -22,9 +23,10 @@ export interface EmittedPacket {
   [k: string]: unknown
 }
 
-// mqemitter-redis encodes each message as msgpack {id, msg}; a logged message is
-// encoded here the same way, so every node decodes it with the library's own handler.
-// Resolved from mqemitter-redis itself, so it is the very copy that will decode it.
+// mqemitter-redis sends each message as msgpack {id, msg} on the channel named by the
+// topic, and every node drops an id it has seen in the last minute. We encode the same
+// way (with msgpack-lite resolved from mqemitter-redis, the copy that decodes it), so
+// that a message sent again after a broken connection keeps its id.
 const requireFromEmitter = createRequire(createRequire(import.meta.url).resolve('mqemitter-redis'))
 const msgpack = requireFromEmitter('msgpack-lite') as { encode (value: unknown): Buffer }
 
@@ -39,14 +41,16 @@ const MAX_HELD = 10_000
 /** The gate: open (pass), syncing (hold everything), down (hold, but drop MQTT QoS 0). */
 export type GateState = 'open' | 'syncing' | 'down'
 
-/** What the emitter did while Redis was away, for /api/stats and the fault test. */
+/** What the emitter did about outages, for /api/stats and the fault test. */
 export interface GateCounters {
   /** QoS 0 publishes from MQTT clients dropped because Redis was down. */
   droppedQos0: number
   /** Publishes refused because too many were already held. */
   refused: number
-  /** Publishes held and released after Redis came back. */
+  /** Publishes held during an outage and sent after it. */
   released: number
+  /** Publishes sent again because the connection broke before Redis answered. */
+  resent: number
 }
 
 type Emitter = ReturnType<typeof MQEmitterRedis> & {
@@ -56,30 +60,46 @@ type Emitter = ReturnType<typeof MQEmitterRedis> & {
   _close (cb: () => void): void
 }
 
+interface Outgoing {
+  readonly order: number
+  readonly packet: EmittedPacket
+  readonly done: Done
+  /** Encoded once, so a resend is byte for byte the same message (same id). */
+  readonly id: string
+  envelope?: Buffer
+  logged?: { marker: string, record: NewHistoryRecord }
+  attempt: number
+}
+
 /**
- * The cluster's emitter: mqemitter-redis on the node's own connections, with two
- * additions on the way out.
+ * The cluster's emitter: mqemitter-redis on the node's own connections (it subscribes
+ * and delivers), with our own way out.
  *
  * - A gate. While Redis is down, QoS 0 publishes from MQTT clients are dropped (they
  *   would otherwise pile up in memory; QoS 0 promises nothing) and everything else is
- *   held in order; after Redis is back and every node resubscribed (PeerSync), the
+ *   held in order; once Redis is back and every node has resubscribed (PeerSync), the
  *   held messages go out in the order they came.
+ * - Messages in flight when the publishing connection broke are held again and resent
+ *   after the resync, with the same id: a node that did get them drops the copy, one
+ *   that did not gets it. (ioredis would resend them at once on reconnect, before the
+ *   other nodes listen again: so its own resend is off on this connection.)
  * - Logged topics (chat/# by default) are numbered, stored and published in one Redis
  *   script (RedisHistory.appendAndPublish), so every node receives them with their
  *   `seq` stamped and in `seq` order.
  */
 export class ClusterEmitter {
   readonly mq: Emitter
-  readonly counters: GateCounters = { droppedQos0: 0, refused: 0, released: 0 }
+  readonly counters: GateCounters = { droppedQos0: 0, refused: 0, released: 0, resent: 0 }
   readonly #history: RedisHistory
   readonly #logged: FilterSet
-  readonly #baseEmit: (packet: EmittedPacket, done: Done) => void
   readonly #link: RedisLink
   #state: GateState = 'open'
-  #held: Array<{ packet: EmittedPacket, done: Done }> = []
+  #held: Outgoing[] = []
+  readonly #inflight = new Set<Outgoing>()
+  #order = 0
   #beforeClose: (() => void) | undefined
 
-  constructor (link: RedisLink, history: RedisHistory, logged: FilterSet, log: Log) {
+  constructor (link: RedisLink, history: RedisHistory, logged: FilterSet) {
     this.#link = link
     this.#history = history
     this.#logged = logged
@@ -88,17 +108,18 @@ export class ClusterEmitter {
     // mqemitter-redis re-emits connection errors on `state`: with no listener, one
     // refused reconnect would end the process. RedisLink reports outages once.
     this.mq.state.on('error', () => {})
-    const emit = this.mq.emit
-    this.#baseEmit = (packet, done) => emit.call(this.mq, packet as never, done)
-    this.mq.emit = ((packet: EmittedPacket, done?: Done) => this.#emit(packet, done ?? ((err) => { if (err) log('warn', 'cluster: publish failed', err) }))) as never
+    this.mq.emit = ((packet: EmittedPacket, done?: Done) => this.#emit(packet, done ?? (() => {}))) as never
     this.mq.close = ((cb?: () => void) => { this.#close(cb ?? (() => {})) }) as never
+    link.pub.on('close', () => this.#requeueInflight())
   }
 
   get state (): GateState { return this.#state }
   get held (): number { return this.#held.length }
 
-  /** Publishes past the gate (the nodes' own sync messages). */
-  rawEmit (packet: EmittedPacket, done: Done = () => {}): void { this.#baseEmit(packet, done) }
+  /** Publishes past the gate, at most once (the nodes' own sync messages). */
+  rawEmit (packet: EmittedPacket, done: Done = () => {}): void {
+    this.#link.pub.publish(packet.topic, msgpack.encode({ id: randomUUID(), msg: packet })).then(() => done(), done)
+  }
 
   /** Runs just before the emitter's connections end (a goodbye to the other nodes). */
   beforeClose (fn: () => void): void { this.#beforeClose = fn }
@@ -115,49 +136,87 @@ export class ClusterEmitter {
     const held = this.#held
     this.#held = []
     this.counters.released += held.length
-    for (const h of held) this.#send(h.packet, h.done)
+    for (const h of held) this.#send(h)
   }
 
   #emit (packet: EmittedPacket, done: Done): void {
-    if (this.#state === 'open' && this.#held.length === 0) return this.#send(packet, done)
+    if (this.mq.closed || this.mq.closing) return done(new FusionError('SHUTTING_DOWN', 'the gateway is closing'))
+    const item: Outgoing = { order: ++this.#order, packet, done, id: randomUUID(), attempt: 0 }
+    if (this.#state === 'open' && this.#held.length === 0) return this.#send(item)
     if (this.#state === 'down' && packet.clientId !== undefined && !packet.qos) {
       this.counters.droppedQos0++
       return done()
     }
     if (this.#held.length >= MAX_HELD) {
       this.counters.refused++
-      return done(new Error(`more than ${MAX_HELD} messages are waiting for Redis`))
+      return done(new FusionError('STORE_FAILED', `more than ${MAX_HELD} messages are waiting for Redis`))
     }
-    this.#held.push({ packet, done })
+    this.#held.push(item)
   }
 
-  #send (packet: EmittedPacket, done: Done): void {
-    if (!this.#isLogged(packet)) return this.#baseEmit(packet, done)
-    const marker = randomBytes(SEQ_WIDTH / 2).toString('hex')
-    const props = packet.properties ?? {}
-    const msg = { ...packet, properties: { ...props, userProperties: { ...props.userProperties, [SEQ_PROPERTY]: marker } } }
-    let envelope: Buffer
-    let record
+  #send (item: Outgoing): void {
+    const attempt = ++item.attempt
+    let sent: Promise<unknown>
     try {
-      envelope = msgpack.encode({ id: randomUUID(), msg })
-      record = decodePacket(packet as RawPacket).record()
+      sent = this.#isLogged(item.packet) ? this.#sendLogged(item) : this.#link.pub.publish(item.packet.topic, item.envelope ??= msgpack.encode({ id: item.id, msg: item.packet }))
     } catch (err) {
-      return done(err as Error)
+      return item.done(err as Error)
     }
-    this.#history.appendAndPublish(packet.topic, envelope, marker, record).then(() => done(), (err: Error) => done(err))
+    this.#inflight.add(item)
+    // A reply for an attempt that was already requeued (connection broke) is ignored.
+    const settle = (err?: Error): void => {
+      if (item.attempt !== attempt || !this.#inflight.delete(item)) return
+      // Failed because the connection broke: Redis may or may not have run it; send again.
+      if (err && !this.mq.closing && this.#link.pub.status !== 'ready') return this.#requeue([item])
+      item.done(err && new FusionError('STORE_FAILED', `Redis refused the message: ${err.message}`, { cause: err }))
+    }
+    sent.then(() => settle(), (err: Error) => settle(err))
+  }
+
+  #sendLogged (item: Outgoing): Promise<number> {
+    if (!item.logged || !item.envelope) {
+      const marker = randomBytes(SEQ_WIDTH / 2).toString('hex')
+      const props = item.packet.properties ?? {}
+      const msg = { ...item.packet, properties: { ...props, userProperties: { ...props.userProperties, [SEQ_PROPERTY]: marker } } }
+      item.envelope = msgpack.encode({ id: item.id, msg })
+      item.logged = { marker, record: decodePacket(item.packet as RawPacket).record() }
+    }
+    return this.#history.appendAndPublish(item.id, item.packet.topic, item.envelope, item.logged.marker, item.logged.record)
   }
 
   #isLogged (packet: EmittedPacket): boolean {
     return packet.payload.length > 0 && this.#logged.matches(packet.topic)
   }
 
+  /** The publishing connection broke: what it had not answered goes back to the front of the queue. */
+  #requeueInflight (): void {
+    if (this.mq.closing || this.#inflight.size === 0) return
+    const lost = [...this.#inflight]
+    this.#inflight.clear()
+    this.#requeue(lost)
+  }
+
+  /** Back into the held queue, in their original order among what is held. */
+  #requeue (items: Outgoing[]): void {
+    for (const item of items) item.attempt++
+    this.counters.resent += items.length
+    this.#held = [...this.#held, ...items].sort((x, y) => x.order - y.order)
+    // Gone down and back up already (a blip): nobody else will release them.
+    if (this.#state === 'open') this.open()
+  }
+
   #close (cb: () => void): void {
     if (this.mq.closing || this.mq.closed) return cb()
     this.mq.closing = true
     this.#link.beginClose()
-    for (const h of this.#held.splice(0)) h.done(new Error('the gateway is closing'))
+    const closing = new FusionError('SHUTTING_DOWN', 'the gateway is closing')
+    for (const h of this.#held.splice(0)) h.done(closing)
     try { this.#beforeClose?.() } catch {}
     Promise.allSettled([endConnection(this.#link.pub, 1000), endConnection(this.#link.sub, 1000)])
-      .then(() => this.mq._close(cb))
+      .then(() => {
+        for (const item of this.#inflight) item.done(closing)
+        this.#inflight.clear()
+        this.mq._close(cb)
+      })
   }
 }

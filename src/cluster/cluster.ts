@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
-import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
+import { RedisPersistence } from './redis-persistence.js'
 import { FusionError } from '../errors.js'
 import { RedisHistory, type RedisHistoryOptions } from '../history/redis-history.js'
 import { FilterSet } from '../topics/topic-match.js'
@@ -85,8 +85,8 @@ export async function createCluster (opts: ClusterOptions): Promise<Cluster> {
   const nodeId = newNodeId()
   const link = await RedisLink.open(opts.url, `fusion-${nodeId}`, log)
   const history = new RedisHistory(link.db, link.pub, () => link.up, opts.history)
-  const emitter = new ClusterEmitter(link, history, new FilterSet(opts.logged), log)
-  const persistence = new AsyncRedisPersistence({ conn: link.db })
+  const emitter = new ClusterEmitter(link, history, new FilterSet(opts.logged))
+  const persistence = new RedisPersistence({ conn: link.db })
   const sync = new PeerSync(nodeId, {
     on: (topic, fn, done) => emitter.mq.on(topic, fn as never, done),
     rawEmit: (packet, cb) => emitter.rawEmit(packet, cb)

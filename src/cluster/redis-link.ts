@@ -66,7 +66,12 @@ export class RedisLink extends EventEmitter {
       retryStrategy: retryDelay,
       connectTimeout: START_TIMEOUT_MS
     }
-    this.pub = new Redis(url, { ...base, connectionName: `${name}-pub`, enableAutoPipelining: true })
+    // What was in flight on `pub` when it broke is resent by ClusterEmitter after the
+    // nodes resynchronise, not by ioredis the moment it reconnects (see there). No
+    // auto-pipelining here: ioredis drops unanswered commands without settling them when
+    // it does not resend them, and an auto-pipeline that never settles blocks every
+    // command after it.
+    this.pub = new Redis(url, { ...base, connectionName: `${name}-pub`, autoResendUnfulfilledCommands: false })
     this.sub = new Redis(url, { ...base, connectionName: `${name}-sub` })
     this.db = new Redis(url, { ...base, connectionName: `${name}-db`, enableAutoPipelining: true })
     for (const conn of this.conns()) {

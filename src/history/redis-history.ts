@@ -18,22 +18,37 @@ export const SEQ_WIDTH = 20
 /**
  * Numbers one logged message, keeps it, and publishes it, in one step on Redis.
  *
- * KEYS: counter, log. ARGV: channel, message, marker, record JSON, floor, max per
- * topic, max age (ms), cutoff (ts). The message is the emitter's encoded envelope with
+ * KEYS: counter, log, done-marker. ARGV: channel, message, marker, record JSON, floor,
+ * max per topic, max age (ms), cutoff (ts), how long a done-marker lives (ms). The message is the emitter's encoded envelope with
  * a placeholder (`marker`, SEQ_WIDTH bytes) where the sequence goes: the script puts
  * the number in its place, so the copy every node receives carries it. Doing the
  * three in one script makes the order of numbers the order in which every node
  * receives the messages, so a client that saw seq N and asks for `since N` misses
  * nothing. `floor` is the highest number the calling node has seen: a Redis that lost
  * its data starts counting above it instead of handing out old numbers again.
+ *
+ * A node sends the same message again when its connection broke before the answer
+ * came (it cannot know whether Redis ran it). The done-marker, keyed by the message's
+ * envelope id, makes the second run publish again under the first number and store
+ * nothing: no message is kept twice.
  */
 const APPEND_AND_PUBLISH = `
-local seq = redis.call('INCR', KEYS[1])
+local seq = tonumber(redis.call('GET', KEYS[3]))
+if seq then
+  local padded = string.format('%0${SEQ_WIDTH}d', seq)
+  local msg = ARGV[2]
+  local i = string.find(msg, ARGV[3], 1, true)
+  if i then msg = string.sub(msg, 1, i - 1) .. padded .. string.sub(msg, i + string.len(ARGV[3])) end
+  redis.call('PUBLISH', ARGV[1], msg)
+  return seq
+end
+seq = redis.call('INCR', KEYS[1])
 local floor = tonumber(ARGV[5])
 if seq <= floor then
   seq = floor + 1
   redis.call('SET', KEYS[1], seq)
 end
+redis.call('SET', KEYS[3], seq, 'PX', ARGV[9])
 local padded = string.format('%0${SEQ_WIDTH}d', seq)
 local msg = ARGV[2]
 local i = string.find(msg, ARGV[3], 1, true)
@@ -55,8 +70,16 @@ redis.call('PUBLISH', ARGV[1], msg)
 return seq
 `
 
-type AppendCommand = (counter: string, log: string, channel: string, message: Buffer, marker: string,
-  record: string, floor: number, keep: number, maxAgeMs: number, cutoff: number) => Promise<number>
+type AppendCommand = (counter: string, log: string, done: string, channel: string, message: Buffer, marker: string,
+  record: string, floor: number, keep: number, maxAgeMs: number, cutoff: number, doneMs: number) => Promise<number>
+
+/**
+ * How long Redis remembers that a message was stored, so that sending it again after a
+ * broken connection stores nothing twice. Covers an outage up to this long; costs one
+ * small key per logged message for as long.
+ * @default 300000 (5 minutes)
+ */
+const DONE_MARKER_MS = 5 * 60_000
 
 /**
  * The history log of a cluster, in Redis: per topic a counter and a sorted set scored by
@@ -88,7 +111,7 @@ export class RedisHistory implements HistoryStore {
     this.#maxAgeMs = opts.maxAgeMs ?? 30 * 24 * 3600 * 1000
     this.#prefix = opts.prefix ?? 'fusion:history:'
     if (typeof (pub as unknown as { fusionAppend?: unknown }).fusionAppend !== 'function') {
-      pub.defineCommand('fusionAppend', { numberOfKeys: 2, lua: APPEND_AND_PUBLISH })
+      pub.defineCommand('fusionAppend', { numberOfKeys: 3, lua: APPEND_AND_PUBLISH })
     }
   }
 
@@ -97,19 +120,18 @@ export class RedisHistory implements HistoryStore {
 
   /**
    * Numbers `record`, keeps it and publishes `message` on `channel` with the number in
-   * place of `marker`; resolves with the number.
+   * place of `marker`; resolves with the number. `id` names the message: a second call
+   * with the same id publishes again and stores nothing.
    */
-  appendAndPublish (channel: string, message: Buffer, marker: string, record: NewHistoryRecord): Promise<number> {
+  appendAndPublish (id: string, channel: string, message: Buffer, marker: string, record: NewHistoryRecord): Promise<number> {
     if (this.#closed) return Promise.reject(new FusionError('SHUTTING_DOWN', 'history log is closed'))
     const topic = record.topic
     const append = (this.#pub as unknown as { fusionAppend: AppendCommand }).fusionAppend
-    const p = append.call(this.#pub, this.#counterKey(topic), this.#logKey(topic), channel, message, marker,
-      JSON.stringify(record), this.lastSeq(topic), this.#maxPerTopic, this.#maxAgeMs, Date.now() - this.#maxAgeMs)
+    const p = append.call(this.#pub, this.#counterKey(topic), this.#logKey(topic), `${this.#prefix}done:${id}`, channel, message, marker,
+      JSON.stringify(record), this.lastSeq(topic), this.#maxPerTopic, this.#maxAgeMs, Date.now() - this.#maxAgeMs, DONE_MARKER_MS)
       .then((seq) => {
         this.noteDelivered(topic, Number(seq))
         return Number(seq)
-      }, (cause: unknown) => {
-        throw new FusionError('STORE_FAILED', 'the history log could not store the message', { cause })
       })
     this.#inflight.add(p)
     const done = (): void => { this.#inflight.delete(p) }
