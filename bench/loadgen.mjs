@@ -6,15 +6,16 @@
  * result on stdout (progress and errors go to stderr). Loopback only; every run is
  * bounded in count and time.
  *
- *   node bench/loadgen.mjs fanout  --pub URL --sub URL [--subs 100] [--window 16] [--duration 5] [--warmup 1]
+ *   node bench/loadgen.mjs fanout  --pub URL --sub URL [--subs 100] [--window 64] [--duration 5] [--warmup 1]
  *   node bench/loadgen.mjs fanin   --pub URL --sub URL [--pubs 100] [--window 200] [--qos 0|1]
  *   node bench/loadgen.mjs rate    --pub URL --sub URL [--subs 100] --rate 100 [--duration 5]
  *   node bench/loadgen.mjs connect --url URL --count 10000 [--concurrency 200] [--hold 60]
  *
  * fanout and fanin are closed-loop: at most `window` messages are in flight (published
  * and not yet received by every subscriber). rate is open-loop: `rate` messages per
- * second on a fixed schedule, each stamped with its scheduled time, so a stalled server
- * shows up as latency instead of as fewer sends. connect opens `count` idle
+ * second on a fixed schedule whatever the server does (it never waits for a delivery);
+ * latency runs from the actual send, and `sendLagP99` says how far behind its schedule
+ * the generator sent. connect opens `count` idle
  * connections, prints the result, holds them until stdin says `close` (or `hold`
  * seconds pass), then exits.
  */
@@ -203,7 +204,7 @@ async function fanout (a) {
   const p = /** @type {BenchClient} */ (pub)
   try {
     const r = await closedLoop({
-      publishers: [p], topics: [topic], receivers: subs, perMessage: subsN, window: num(a, 'window', 16), qos,
+      publishers: [p], topics: [topic], receivers: subs, perMessage: subsN, window: num(a, 'window', 64), qos,
       warmupMs: num(a, 'warmup', 1) * 1000, durationMs: num(a, 'duration', 5) * 1000
     })
     return { scenario: 'fanout', pub: a.pub, sub: a.sub, subscribers: subsN, qos, ...r }
@@ -245,6 +246,9 @@ async function rate (a) {
   const [pub] = await connectMany(str(a, 'pub'), 1, 'pub')
   const p = /** @type {BenchClient} */ (pub)
   const lat = new Samples()
+  // How late the load generator sent against its schedule: latency is measured from the
+  // actual send, so this shows whether the generator itself kept the rate.
+  const lag = new Samples(1_000_000)
   let measureFromSeq = Infinity
   let delivered = 0
   /** @param {Buffer} buf @param {number} at */
@@ -266,7 +270,8 @@ async function rate (a) {
         // Everything due by now goes, each stamped with the time it was due.
         while (sent < totalMsgs && start + sent * intervalUs <= now) {
           if (sent === measureFromSeq) process.stderr.write('@mark start\n')
-          p.publish(topic, start + sent * intervalUs, sent, 0)
+          if (sent >= measureFromSeq) lag.add(now - (start + sent * intervalUs))
+          p.publish(topic, now, sent, 0)
           sent++
         }
         if (sent >= totalMsgs) { process.stderr.write('@mark end\n'); return resolve(undefined) }
@@ -289,6 +294,7 @@ async function rate (a) {
       achievedPerSec: Math.round(delivered / seconds),
       delivered: round3(delivered / expected),
       ...lat.summaryMs(),
+      sendLagP99: lag.summaryMs().p99,
       closedEarly: subs.filter((s) => s.closeReason !== undefined).length
     }
   } finally {

@@ -6,7 +6,7 @@
  * (the profile is written on a clean exit) and prints where the CPU went, by
  * function and by module.
  *
- *   node bench/profile.mjs [--pub mqtt-ws] [--sub mqtt-ws] [--scenario fanout] [--duration 5] [--top 25]
+ *   node bench/profile.mjs [--target gateway|aedes|wsb] [--pub mqtt-ws] [--sub mqtt-ws] [--scenario fanout|fanin|rate|connect] [--duration 5] [--count 2000] [--top 25]
  *
  * Doors: mqtt, mqtt-ws, ws. The .cpuprofile is kept in bench/results/ for Chrome
  * DevTools or speedscope.
@@ -30,20 +30,28 @@ const pin = pinning()
 const outDir = join(ROOT, 'bench/results', `profile-${Date.now()}`)
 mkdirSync(outDir, { recursive: true })
 
-const gwCmd = pinned(pin.server, process.execPath, ['--cpu-prof', '--cpu-prof-dir', outDir, join(ROOT, 'dist/cli/main.js'),
-  '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory', ...GATEWAY_BENCH_FLAGS])
+const target = val('--target', 'gateway')
+const serverArgs = target === 'aedes'
+  ? [join(ROOT, 'bench/baselines/aedes-standalone.mjs')]
+  : target === 'wsb'
+    ? [join(ROOT, 'bench/baselines/ws-broadcast.mjs')]
+    : [join(ROOT, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory', ...GATEWAY_BENCH_FLAGS]
+const gwCmd = pinned(pin.server, process.execPath, ['--cpu-prof', '--cpu-prof-dir', outDir, ...serverArgs])
 const gw = spawn(gwCmd.cmd, gwCmd.args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
 /** @type {Record<string, string>} */
 const urls = await new Promise((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error('gateway not ready in 20 s')), 20_000)
   createInterface({ input: /** @type {import('node:stream').Readable} */ (gw.stdout) }).on('line', (line) => {
-    if (!line.startsWith('mqtt-fusion ready')) return
+    if (!/^(mqtt-fusion|aedes-standalone|ws-broadcast) ready/.test(line)) return
     clearTimeout(timer)
-    resolve(Object.fromEntries(line.split(' ').slice(2).map((kv) => kv.split('='))))
+    resolve(Object.fromEntries(line.split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])))
   })
 })
-const url = (/** @type {string} */ door) => (door === 'ws' ? `${urls.ws}?presence=0` : String(urls[door]))
-const lgCmd = pinned(pin.loadgen, process.execPath, [join(ROOT, 'bench/loadgen.mjs'), scenario, '--pub', url(pubDoor), '--sub', url(subDoor), '--duration', duration])
+const url = (/** @type {string} */ door) => (door === 'ws' && target === 'gateway' ? `${urls.ws}?presence=0` : String(urls[door]))
+const lgArgs = scenario === 'connect'
+  ? ['connect', '--url', url(pubDoor), '--count', val('--count', '2000'), '--hold', '0']
+  : [scenario, '--pub', url(pubDoor), '--sub', url(subDoor), '--duration', duration]
+const lgCmd = pinned(pin.loadgen, process.execPath, [join(ROOT, 'bench/loadgen.mjs'), ...lgArgs])
 const lg = spawn(lgCmd.cmd, lgCmd.args, { stdio: ['ignore', 'pipe', 'ignore'] })
 let result = ''
 createInterface({ input: /** @type {import('node:stream').Readable} */ (lg.stdout) }).on('line', (l) => { result = l })

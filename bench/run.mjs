@@ -10,9 +10,10 @@
  *   npm run bench                  full run (about 10-15 minutes on 2 cores)
  *   npm run bench -- --quick       smoke check (under a minute)
  *   node bench/run.mjs [--reps 3] [--duration 5] [--only fanout,fanin,cross,latency,sweep,connections]
- *                      [--no-mosquitto] [--no-docs] [--conns 10000]
+ *                      [--no-mosquitto] [--no-docs] [--conns 10000] [--pin auto|on|off]
  *
- * Servers run pinned to core 0 and the load generator to core 1 (taskset), traffic
+ * Servers run pinned to core 0 and the load generator to core 1 (taskset) when the
+ * machine is quiet (see pinning() in lib/servers.mjs), traffic
  * stays on 127.0.0.1, every run is bounded in time, and each measurement is repeated
  * with the servers taking turns, so background noise lands on all of them alike.
  */
@@ -43,13 +44,14 @@ function parseOptions (argv) {
     conns: Number(val('--conns') ?? (quick ? 500 : 10_000)),
     mosquitto: !has('--no-mosquitto'),
     docs: !quick && !has('--no-docs'),
+    pin: /** @type {'auto' | 'on' | 'off'} */ (['on', 'off'].includes(String(val('--pin'))) ? val('--pin') : 'auto'),
     /** @param {string} part */
     wants: (part) => !only || only.includes(part)
   }
 }
 
 const opts = parseOptions(process.argv.slice(2))
-const pin = pinning()
+const pin = pinning(opts.pin)
 const log = (/** @type {string} */ msg) => process.stderr.write(`bench: ${msg}\n`)
 
 /**
@@ -147,8 +149,9 @@ function summarise (runs) {
     max: pick('max'),
     serverCpu: pick('serverCpu'),
     loadgenCpu: pick('loadgenCpu'),
+    sendLagP99: pick('sendLagP99'),
     // Deliveries per second of server CPU: steadier than msg/s when other work shares the machine.
-    perCpuSec: median(ok.map((r) => (r.serverCpu > 0 ? Math.round(r.msgPerSec / r.serverCpu) : null))),
+    perCpuSec: median(ok.map((r) => r.perCpuSec)),
     lost: ok.reduce((a, r) => a + (r.lost ?? 0), 0),
     stalled: ok.some((r) => r.stalled),
     errors: runs.filter((r) => r.error).map((r) => r.error)
@@ -255,6 +258,7 @@ async function main () {
         const sub = urlOf(servers, m.server, m.sub)
         if (!pub || !sub) continue
         const r = await loadgen([m.scenario, '--pub', pub, '--sub', sub, ...common, ...(m.extra ?? [])], servers[m.server]?.pid, opts.duration + 60)
+        if (r.serverCpu > 0 && r.msgPerSec > 0) r.perCpuSec = Math.round(r.msgPerSec / r.serverCpu)
         const entry = (measurements[m.id] ??= { label: m.label, group: m.group, runs: [] })
         entry.runs.push(r)
         log(`[${rep}/${opts.reps}] ${m.id}: ${r.error ? `ERROR ${r.error}` : `${r.msgPerSec} msg/s, p50 ${r.p50} ms, p99 ${r.p99} ms, server cpu ${r.serverCpu ?? '?'}`}`)
@@ -351,7 +355,7 @@ async function main () {
       durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
       command: opts.quick ? 'npm run bench -- --quick' : 'npm run bench',
       machine: machine(),
-      options: { quick: opts.quick, reps: opts.reps, duration: opts.duration, warmup: opts.warmup, subscribers: 100, publishers: 100, payloadBytes: 64, fanoutWindow: 16, faninWindow: 200 },
+      options: { quick: opts.quick, reps: opts.reps, duration: opts.duration, warmup: opts.warmup, subscribers: 100, publishers: 100, payloadBytes: 64, fanoutWindow: 64, faninWindow: 200 },
       servers: { mosquitto: mosquittoNote ?? 'not started' },
       measurements,
       sweep,

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
-import { tmpdir } from 'node:os'
+import os, { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
@@ -23,12 +23,23 @@ import { createInterface } from 'node:readline'
  * @property {string[]} stderrTail last lines the server printed on stderr
  */
 
-/** Which cores to use, or none when taskset is missing or there is one core. */
-export function pinning () {
+/**
+ * Which cores to use. `auto` pins (server on core 0, load generator on core 1) when the
+ * machine is otherwise quiet; while other work keeps the cores busy (1-minute load
+ * average of 1 or more) a pinned process cannot move to whichever core frees first and
+ * waits behind that work, so then nothing is pinned. `on` and `off` force the choice.
+ * @param {'auto' | 'on' | 'off'} [mode]
+ */
+export function pinning (mode = 'auto') {
   const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
   const cores = Number(spawnSync('nproc', [], { encoding: 'utf8' }).stdout.trim()) || 1
-  if (!hasTaskset || cores < 2) return { server: undefined, loadgen: undefined, cores, note: hasTaskset ? 'one core: not pinned' : 'no taskset: not pinned' }
-  return { server: '0', loadgen: '1', cores, note: 'server on core 0, load generator on core 1' }
+  const load = os.loadavg()[0] ?? 0
+  const none = (/** @type {string} */ note) => ({ server: undefined, loadgen: undefined, cores, note })
+  if (mode === 'off') return none('not pinned (--pin off)')
+  if (!hasTaskset) return none('not pinned: no taskset')
+  if (cores < 2) return none('not pinned: one core')
+  if (mode === 'auto' && load >= 1) return none(`not pinned: load average ${load.toFixed(1)} from other work at the start (--pin on forces it)`)
+  return { server: '0', loadgen: '1', cores, note: 'server on core 0, load generator on core 1 (taskset)' }
 }
 
 /** @param {string | undefined} cpu @param {string} cmd @param {string[]} args */
