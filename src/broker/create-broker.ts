@@ -55,7 +55,7 @@ export interface BrokerDeps {
   readonly store: Store
   readonly acl: Acl
   readonly stats: Stats
-  readonly limits: TopicLimits
+  readonly limits: TopicLimits & { readonly maxPayload: number }
   readonly id?: string | undefined
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
   /** Holds QoS 1 PUBACKs until stored; undefined for stock Aedes behaviour. */
@@ -98,7 +98,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     drainTimeout: 10_000,
     // Never accept a keepalive so long that a dead device stays "online" for hours.
     keepaliveLimit: 3600,
-    maxTopicLevels: limits.maxTopicLevels,
+    // Aedes closes the connection on a filter deeper than this, before our hooks run: give
+    // it the hard ceiling of the option, so authorizeSubscribe answers a filter over the
+    // configured depth with SUBACK 0x80 as it does for every other refused filter.
+    maxTopicLevels: Math.max(limits.maxTopicLevels, 100),
     // A socket that connects and says nothing holds a slot this long (Aedes: 30 s).
     connectTimeout: 10_000,
     preConnect (client, packet, done) {
@@ -149,6 +152,12 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         // [MQTT-1.5.3-2] no U+0000: the connection closes.
         checkTopicName(packet.topic, limits)
         acl.checkPublish(who, packet.topic)
+        // The same payload limit as /ws and HTTP; MQTT 3.1.1 has no way to refuse one
+        // message, so the connection closes (the packet guard only stops larger packets).
+        if (packet.payload.length > limits.maxPayload) {
+          stats.dropped.tooLarge++
+          return done(new FusionError('TOO_LARGE', `payload is ${packet.payload.length} bytes; the limit is ${limits.maxPayload}`))
+        }
       } catch (err) {
         stats.dropped.aclDenied++
         return done(err as Error)

@@ -3,7 +3,7 @@
 // binary payloads, each message exactly once per client. Then retained messages, the
 // chat envelope both ways, overlapping subscriptions and $SYS from every door.
 import t from 'tap'
-import type { MqttClient } from 'mqtt'
+import type { MqttClient, Packet } from 'mqtt'
 import { openHub, openMqtt, startGateway, type HubClient, type HubFrame, type T } from '../helpers/gateway.js'
 
 interface Got { topic: string, payload: Buffer, retain: boolean, qos: number }
@@ -426,4 +426,38 @@ t.test('$SYS/... is read-only from every door', async (t) => {
   await mqttSender('tcp', watcher).publish('sys/fence', Buffer.from('f'))
   await watcher.waitFor((x) => x.topic === 'sys/fence', 'the fence')
   t.equal(watcher.count((x) => x.topic.startsWith('$SYS/fusion-test')), 0, 'no $SYS message from a client reached a $SYS subscriber')
+})
+
+t.test('MQTT doors: a publish over a limit ends the connection; a refused filter is SUBACK 0x80', async (t) => {
+  const { urls } = await startGateway(t, { maxPayload: 1024, maxTopicLength: 64, maxTopicLevels: 5 })
+  const watcher = await mqttClient(t, urls.mqtt, 'lim-watch')
+  await mqttSubscribe(watcher, ['#'])
+  const cases: Array<[string, string, Buffer]> = [
+    ['a payload over maxPayload', 'lim/big', Buffer.alloc(2048, 1)],
+    ['a topic over maxTopicLength', `lim/${'l'.repeat(80)}`, Buffer.from('x')],
+    ['a topic deeper than maxTopicLevels', 'lim/a/b/c/d/e', Buffer.from('x')]
+  ]
+  for (const [what, topic, payload] of cases) {
+    const pub = await mqttClient(t, urls.mqtt, `lim-${cases.findIndex((c) => c[0] === what)}`)
+    let timer: NodeJS.Timeout | undefined
+    const closed = await new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), 5000)
+      pub.client.once('close', () => resolve(true))
+      pub.client.publish(topic, payload, { qos: 1 })
+    })
+    clearTimeout(timer)
+    t.ok(closed, `${what}: the publisher is disconnected`)
+  }
+  const sub = await mqttClient(t, urls.mqtt, 'lim-sub')
+  // MQTT.js turns a 0x80 into an error: read the SUBACK itself.
+  const suback = new Promise<number[]>((resolve) => {
+    const on = (p: Packet): void => { if (p.cmd === 'suback') { sub.client.off('packetreceive', on); resolve(p.granted as number[]) } }
+    sub.client.on('packetreceive', on)
+  })
+  sub.client.subscribe([`lim/${'f'.repeat(80)}`, 'lim/a/b/c/d/e/#', 'lim/ok'], () => {})
+  t.same(await suback, [128, 128, 0], 'too long and too deep filters get 0x80, the good one 0')
+  t.ok(sub.client.connected, 'the subscriber stays connected')
+  await mqttSender('tcp', sub).publish('lim/ok', Buffer.from('fine'))
+  await watcher.waitFor((x) => x.topic === 'lim/ok', 'lim/ok')
+  t.equal(watcher.count((x) => x.topic.startsWith('lim/') && x.topic !== 'lim/ok'), 0, 'nothing over a limit was delivered')
 })
