@@ -243,5 +243,10 @@ export function resolveOptions (input: Partial<Record<keyof GatewayOptions, unkn
   }
   if ((out.tlsCert === undefined) !== (out.tlsKey === undefined)) problems.push('--tls-cert and --tls-key go together')
   if (problems.length) throw new FusionError('BAD_OPTION', problems.join('; '))
+  // A bigger --max-payload must fit through the MQTT doors too: unless told otherwise,
+  // the packet limit follows it, with room for the longest topic and the headers.
+  if (input.maxPacket === undefined) {
+    out.maxPacket = Math.max(DEFAULTS.maxPacket, (out.maxPayload as number) + (out.maxTopicLength as number) + 64)
+  }
   return Object.freeze(out) as unknown as Readonly<GatewayOptions>
 }

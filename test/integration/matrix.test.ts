@@ -461,3 +461,18 @@ t.test('MQTT doors: a publish over a limit ends the connection; a refused filter
   await watcher.waitFor((x) => x.topic === 'lim/ok', 'lim/ok')
   t.equal(watcher.count((x) => x.topic.startsWith('lim/') && x.topic !== 'lim/ok'), 0, 'nothing over a limit was delivered')
 })
+
+t.test('a payload limit raised above the default applies to every door', async (t) => {
+  const { urls } = await startGateway(t, { maxPayload: 512 * 1024 })
+  const ws = await openHub(t, urls.ws, { name: 'bigrx' })
+  await ws.subscribe('huge/#')
+  const big = Buffer.alloc(400 * 1024, 0x61)
+  const tcp = await mqttClient(t, urls.mqtt, 'huge-tcp')
+  await tcp.client.publishAsync('huge/tcp', big, { qos: 1 })
+  t.equal((await ws.waitMessage('huge/tcp')).payload.length, big.length, 'MQTT/TCP: 400 KiB under a 512 KiB limit')
+  const mws = await mqttClient(t, urls['mqtt-ws'], 'huge-mws')
+  await mws.client.publishAsync('huge/mws', big, { qos: 1 })
+  t.equal((await ws.waitMessage('huge/mws')).payload.length, big.length, 'MQTT/WS too')
+  const a = await ws.request({ type: 'publish', topic: 'huge/ws', payload: big.toString() })
+  t.equal(a.type, 'ack', '/ws too')
+})

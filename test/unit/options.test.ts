@@ -87,6 +87,14 @@ t.test('every problem is reported in one error', async (t) => {
   t.equal(err.status, 400)
 })
 
+t.test('the MQTT packet limit follows a bigger payload limit unless given', async (t) => {
+  t.equal(resolveOptions().maxPacket, DEFAULTS.maxPacket, 'the default')
+  const big = resolveOptions({ maxPayload: 1024 * 1024 })
+  t.ok(big.maxPacket >= 1024 * 1024 + big.maxTopicLength, `a 1 MiB payload with the longest topic fits (${big.maxPacket})`)
+  t.equal(resolveOptions({ maxPayload: 1024 * 1024, maxPacket: 5000 }).maxPacket, 5000, 'an explicit --max-packet wins')
+  t.equal(resolveOptions({ maxPayload: 1024 }).maxPacket, DEFAULTS.maxPacket, 'a smaller payload limit keeps the default packet limit')
+})
+
 t.test('undefined means "not given"', async (t) => {
   t.equal(resolveOptions({ httpPort: undefined }).httpPort, 3000)
 })
