@@ -31,8 +31,7 @@ function run (file: string, timeoutMs: number): Promise<{ code: number | null, o
 }
 
 t.test(`the outside contract suite ${SUITE} passes`, { skip: present ? false : `no contract suite at ${CONTRACT_DIR} (set FUSION_CONTRACT_DIR)` }, async (t) => {
-  const reporter = { fail: (msg?: string) => { t.fail(msg ?? 'missing program') }, comment: (...msg: string[]) => { t.comment(...msg) } }
-  if (!requireProgram(reporter, 'mosquitto_pub', 'mosquitto-clients') || !requireProgram(reporter, 'mosquitto_sub', 'mosquitto-clients')) return
+  if (!requireProgram(t, 'mosquitto_pub', 'mosquitto-clients') || !requireProgram(t, 'mosquitto_sub', 'mosquitto-clients')) return
   if (!existsSync(BIN)) {
     t.fail(`${BIN} is missing: npm test builds first (npm run build)`)
     return

@@ -7,10 +7,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { openHub, requireProgram, startGateway, type HubClient, type HubFrame, type T } from '../helpers/gateway.js'
 
-const reporter = { fail: (msg?: string) => { t.fail(msg ?? 'missing program') }, comment: (...msg: string[]) => { t.comment(...msg) } }
-const have = requireProgram(reporter, 'mosquitto_pub', 'mosquitto-clients') &&
-  requireProgram(reporter, 'mosquitto_sub', 'mosquitto-clients') &&
-  requireProgram(reporter, 'stdbuf', 'coreutils')
+// Checked once, up front: under CI a missing program fails; elsewhere every test below is skipped with the reason.
+const have = requireProgram(t, 'mosquitto_pub', 'mosquitto-clients') &&
+  requireProgram(t, 'mosquitto_sub', 'mosquitto-clients') &&
+  requireProgram(t, 'stdbuf', 'coreutils')
 const skip = have ? false : 'mosquitto-clients (or stdbuf) is not installed'
 
 const hostPort = (mqttUrl: string): string[] => {
