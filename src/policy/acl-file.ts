@@ -33,10 +33,14 @@ interface Rule {
   readonly levels: Levels
 }
 
+/** A pattern level: itself, or the user name (%u), the client id (%c), or text holding them. */
+type PatternLevel = string | { readonly whole: '%u' | '%c' } | { readonly mixed: string }
+
 interface PatternRule {
   readonly access: number
-  readonly text: string
+  readonly levels: readonly PatternLevel[]
   readonly usesUser: boolean
+  readonly usesClient: boolean
 }
 
 export interface AclRules {
@@ -87,35 +91,60 @@ export function parseAclRules (text: string, source = 'acl'): AclRules {
       fail(`"${rest.slice(0, 80)}": ${(err as Error).message}`)
     }
     if (keyword === 'topic') current.push({ access, levels: splitLevels(rest) })
-    else patterns.push({ access, text: rest, usesUser: rest.includes('%u') })
+    else patterns.push(compilePattern(access, rest))
   }
   return { anonymous, users, patterns }
 }
 
-/** What a pattern becomes for `who`, or undefined when it cannot apply to them. */
-function substitute (p: PatternRule, who: Identity): Levels | undefined {
-  if (p.usesUser && (who.username === undefined || UNSAFE_VALUE.test(who.username))) return undefined
-  if (p.text.includes('%c') && UNSAFE_VALUE.test(who.clientId)) return undefined
-  return splitLevels(p.text.replace(/%[uc]/g, (m) => (m === '%u' ? who.username as string : who.clientId)))
+// Split once at start: a check then only fills in the user and client id.
+function compilePattern (access: number, text: string): PatternRule {
+  const levels = splitLevels(text).map((l): PatternLevel => {
+    if (l === '%u' || l === '%c') return { whole: l }
+    return l.includes('%u') || l.includes('%c') ? { mixed: l } : l
+  })
+  return { access, levels, usesUser: text.includes('%u'), usesClient: text.includes('%c') }
 }
 
-/** Decides one request: a matching deny refuses, else any matching allow of that kind admits. */
+/** What a pattern becomes for `who` (whose values were found safe). */
+function substitute (p: PatternRule, user: string, client: string): Levels {
+  return p.levels.map((l) => {
+    if (typeof l === 'string') return l
+    if ('whole' in l) return l.whole === '%u' ? user : client
+    return l.mixed.replace(/%[uc]/g, (m) => (m === '%u' ? user : client))
+  })
+}
+
+/**
+ * Decides one request: a matching deny refuses, else any matching allow of that kind
+ * admits. Runs on every publish, so it allocates only for the patterns it must look at.
+ */
 function decide (rules: AclRules, who: Identity, target: Levels, want: number): boolean {
   const subscribe = want === READ
   let allowed = false
-  const consider = (access: number, levels: Levels): boolean => {
-    if (access & DENY) {
-      if (subscribe ? filtersOverlap(levels, target) : ruleCovers(levels, target)) return true
-    } else if (!allowed && (access & want) && ruleCovers(levels, target)) {
+  const own = who.username === undefined ? rules.anonymous : rules.users.get(who.username)
+  if (own) {
+    for (const r of own) {
+      if (r.access & DENY) {
+        if (subscribe ? filtersOverlap(r.levels, target) : ruleCovers(r.levels, target)) return false
+      } else if (!allowed && (r.access & want) && ruleCovers(r.levels, target)) {
+        allowed = true
+      }
+    }
+  }
+  if (rules.patterns.length === 0) return allowed
+  const userOk = who.username !== undefined && !UNSAFE_VALUE.test(who.username)
+  const clientOk = !UNSAFE_VALUE.test(who.clientId)
+  for (const p of rules.patterns) {
+    const deny = (p.access & DENY) !== 0
+    // Once allowed, only a deny can change the answer.
+    if (!deny && (allowed || !(p.access & want))) continue
+    if ((p.usesUser && !userOk) || (p.usesClient && !clientOk)) continue
+    const levels = substitute(p, who.username ?? '', who.clientId)
+    if (deny) {
+      if (subscribe ? filtersOverlap(levels, target) : ruleCovers(levels, target)) return false
+    } else if (ruleCovers(levels, target)) {
       allowed = true
     }
-    return false
-  }
-  const own = who.username === undefined ? rules.anonymous : rules.users.get(who.username)
-  if (own) for (const r of own) if (consider(r.access, r.levels)) return false
-  for (const p of rules.patterns) {
-    const levels = substitute(p, who)
-    if (levels && consider(p.access, levels)) return false
   }
   return allowed
 }
