@@ -40,8 +40,8 @@ function parseOptions (argv) {
     quick,
     reps: Number(val('--reps') ?? (quick ? 1 : 3)),
     duration: Number(val('--duration') ?? (quick ? 1 : 5)),
-    warmup: quick ? 0.3 : 1,
-    conns: Number(val('--conns') ?? (quick ? 500 : 10_000)),
+    warmup: quick ? 0.2 : 1,
+    conns: Number(val('--conns') ?? (quick ? 300 : 10_000)),
     mosquitto: !has('--no-mosquitto'),
     docs: !quick && !has('--no-docs'),
     pin: /** @type {'auto' | 'on' | 'off'} */ (['on', 'off'].includes(String(val('--pin'))) ? val('--pin') : 'auto'),
@@ -117,6 +117,7 @@ function throughputPlan () {
     if (!opts.quick) fan('aedes', 'mqtt-ws', 'Aedes standalone, MQTT/WS (createWebSocketStream)')
     fan('gateway', 'ws', 'gateway, /ws hub')
     fan('wsb', 'ws', 'raw ws broadcast server')
+    if (!opts.quick) fan('wsb', 'ws-corked', 'raw ws broadcast server, corked per tick like the hub')
     if (!opts.quick) fan('mosquitto', 'mqtt', 'Mosquitto, MQTT/TCP')
     fan('mosquitto', 'mqtt-ws', 'Mosquitto, MQTT/WS')
   }
@@ -129,7 +130,7 @@ function throughputPlan () {
     for (const q of qs) {
       const fin = (/** @type {string} */ server, /** @type {string} */ door, /** @type {string} */ label) =>
         plan.push({ id: `fanin.q${q}.${server}.${door}`, group: 'fanin', label: `${label}, QoS ${q}`, server, pub: door, sub: door, scenario: 'fanin', extra: ['--qos', String(q)] })
-      fin('aedes', 'mqtt', 'Aedes standalone, MQTT/TCP')
+      if (!opts.quick) fin('aedes', 'mqtt', 'Aedes standalone, MQTT/TCP')
       fin('gateway', 'mqtt', 'gateway, MQTT/TCP')
       if (!opts.quick) fin('gateway', 'ws', 'gateway, /ws hub')
       if (!opts.quick) fin('mosquitto', 'mqtt', 'Mosquitto, MQTT/TCP')
@@ -276,7 +277,7 @@ async function main () {
       for (let rep = 1; rep <= opts.reps; rep++) {
         for (const d of latencyDoors) {
           const url = /** @type {string} */ (urlOf(servers, d.server, d.door))
-          const r = await loadgen(['rate', '--pub', url, '--sub', url, '--rate', '100', '--warmup', String(opts.quick ? 0.3 : 0.5), '--duration', String(opts.quick ? 1 : opts.duration)], servers[d.server]?.pid, opts.duration + 60)
+          const r = await loadgen(['rate', '--pub', url, '--sub', url, '--rate', '100', '--warmup', String(opts.quick ? 0.2 : 0.5), '--duration', String(opts.quick ? 1 : opts.duration)], servers[d.server]?.pid, opts.duration + 60)
           const entry = (measurements[`latency.${d.server}.${d.door}`] ??= { label: d.label, group: 'latency', runs: [] })
           entry.runs.push(r)
           log(`[${rep}/${opts.reps}] latency ${d.server}.${d.door}: ${r.error ? `ERROR ${r.error}` : `p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms, delivered ${r.delivered}`}`)
@@ -304,7 +305,7 @@ async function main () {
         { server: 'mosquitto', door: 'mqtt-ws', label: 'Mosquitto, MQTT/WS' }
       ].filter((s) => servers[s.server])
       for (const s of series) {
-        for (const rate of [25, 50, 100, 200, 400, 800, 1600]) {
+        for (const rate of [25, 100, 400, 1000, 2000, 4000]) {
           const url = /** @type {string} */ (urlOf(servers, s.server, s.door))
           const r = await loadgen(['rate', '--pub', url, '--sub', url, '--rate', String(rate), '--warmup', '0.5', '--duration', '3'], servers[s.server]?.pid, 60)
           if (r.error) { log(`sweep ${s.label} @${rate}: ERROR ${r.error}`); break }

@@ -4,11 +4,15 @@
  * subset of the /ws hub protocol the bench uses and does the same job: a client
  * subscribes to a topic (`+`/`#` filters work), and every published message is
  * serialised once into a `message` frame and the same buffer is sent to every
- * subscriber. No broker, no ACL, no history, no backpressure policy: the ceiling
- * any hub built on ws can reach on this machine.
+ * subscriber. No broker, no ACL, no history, no backpressure policy: what
+ * a hub built on ws reaches with plain `send()` calls.
+ *
+ * A client that connects with `?cork=1` gets its frames corked until the end of the
+ * tick (one writev per client per tick, as the gateway's hub does since issue 7): the
+ * same server with the one trick that moves the limit, shown beside it.
  *
  *   node bench/baselines/ws-broadcast.mjs [--host 127.0.0.1]
- * prints `ws-broadcast ready ws=ws://.../ws`.
+ * prints `ws-broadcast ready ws=ws://.../ws ws-corked=ws://.../ws?cork=1`.
  */
 import http from 'node:http'
 import { once } from 'node:events'
@@ -35,7 +39,21 @@ function matches (filter, topic) {
 const server = http.createServer((_req, res) => { res.statusCode = 404; res.end() })
 const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: true })
 let nextId = 1
-wss.on('connection', (ws) => {
+/** @param {import('ws').WebSocket} ws @param {{ _socket?: { cork (): void, uncork (): void } }} raw */
+function corkForTick (ws, raw) {
+  const socket = raw._socket
+  if (!socket || corked.has(ws)) return
+  corked.add(ws)
+  socket.cork()
+  process.nextTick(() => { corked.delete(ws); socket.uncork() })
+}
+/** @type {WeakSet<import('ws').WebSocket>} */
+const corked = new WeakSet()
+/** @type {WeakSet<import('ws').WebSocket>} */
+const wantsCork = new WeakSet()
+
+wss.on('connection', (ws, req) => {
+  if (new URL(req.url ?? '/', 'http://x').searchParams.get('cork') === '1') wantsCork.add(ws)
   const clientId = `raw-${nextId++}`
   /** @type {Set<string>} */
   const mine = new Set()
@@ -65,7 +83,10 @@ wss.on('connection', (ws) => {
         if (!only) only = set
         else { merged ??= new Set(only); for (const s of set) merged.add(s) }
       }
-      for (const s of merged ?? only ?? []) s.send(out, { binary: false })
+      for (const s of merged ?? only ?? []) {
+        if (wantsCork.has(s)) corkForTick(s, /** @type {any} */ (s))
+        s.send(out, { binary: false })
+      }
     }
   })
   ws.on('error', () => {})
@@ -81,7 +102,7 @@ wss.on('connection', (ws) => {
 server.listen(0, host)
 await once(server, 'listening')
 const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port
-process.stdout.write(`ws-broadcast ready ws=ws://${host}:${port}/ws\n`)
+process.stdout.write(`ws-broadcast ready ws=ws://${host}:${port}/ws ws-corked=ws://${host}:${port}/ws?cork=1\n`)
 
 const stop = () => {
   for (const ws of wss.clients) ws.terminate()

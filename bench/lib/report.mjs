@@ -185,10 +185,10 @@ export function renderSvg (results) {
   }
   points = points.filter((p) => p.p99 > 0 && p.p50 > 0)
   if (points.length === 0) return undefined
-  const W = 760
+  const W = 800
   const H = 460
   const L = 70
-  const R = 230
+  const R = 250
   const T = 40
   const B = 60
   const xs = points.map((p) => p.deliveriesPerSec)
