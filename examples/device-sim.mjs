@@ -30,6 +30,9 @@ const HELP = `usage: node examples/device-sim.mjs [options]
   --qos 0|1            QoS of readings and subscriptions (1)
   --keepalive S        MQTT keepalive in seconds (30)
   --duration S         run this many seconds, then stop (60; at most 86400)
+  --steady S           stop S seconds after the last device connected (load runs:
+                       the same measuring time whatever connecting took); --duration
+                       still bounds the whole run
   --end clean|abrupt   stop with DISCONNECT (clean) or by dropping the sockets, so
                        that the gateway publishes each device's will (clean)
   --concurrency N      connections being opened at once (100)
@@ -54,7 +57,7 @@ const MAX_SAMPLES = 1_000_000
 /**
  * @typedef {{
  *   url: string, count: number, prefix: string, interval: number, kinds: string[],
- *   qos: 0 | 1, keepalive: number, duration: number, end: 'clean' | 'abrupt',
+ *   qos: 0 | 1, keepalive: number, duration: number, steady: number | undefined, end: 'clean' | 'abrupt',
  *   concurrency: number, hub: string | undefined, report: boolean
  * }} SimOptions
  */
@@ -71,6 +74,7 @@ function readOptions () {
       qos: { type: 'string', default: '1' },
       keepalive: { type: 'string', default: '30' },
       duration: { type: 'string', default: '60' },
+      steady: { type: 'string' },
       end: { type: 'string', default: 'clean' },
       concurrency: { type: 'string', default: '100' },
       hub: { type: 'string' },
@@ -100,6 +104,7 @@ function readOptions () {
     // Aedes refuses a keepalive of 0 (never time out) and above the gateway's limit.
     keepalive: int('keepalive', v.keepalive, 1, 3600),
     duration: int('duration', v.duration, 1, MAX_DURATION_S),
+    steady: v.steady === undefined ? undefined : int('steady', v.steady, 1, MAX_DURATION_S),
     end: v.end === 'abrupt' ? 'abrupt' : 'clean',
     concurrency: int('concurrency', v.concurrency, 1, 10_000),
     hub: v.hub,
@@ -379,6 +384,7 @@ async function main () {
   if (allUp) {
     console.error(`# connected ${counters.connected}/${opts.count} in ${Math.round(connectAllMs)} ms`)
     if (probe) probe.measuring = true
+    if (opts.steady !== undefined) setTimeout(() => wake(), opts.steady * 1000).unref()
   }
   const steady0 = performance.now()
   await stopped

@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+// @ts-check
+// How many simulated devices one gateway holds: for each device count, a fresh built
+// gateway (node dist/cli/main.js --memory), then examples/device-sim.mjs --report with
+// a /ws hub client measuring delivery latency. The gateway's memory comes from
+// /proc/<pid>/status (VmRSS) before the devices connect and once they all are, its CPU
+// from /proc/<pid>/stat over the steady phase.
+//
+//   npm run build && node bench/devices.mjs --counts 1000,5000,10000 --interval 5000 --steady 40
+//
+// Loopback only; every run is bounded (--steady seconds once connected, --max-seconds
+// in all), and the gateway is stopped before the next count.
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const BIN = join(ROOT, 'dist', 'cli', 'main.js')
+const SIM = join(ROOT, 'examples', 'device-sim.mjs')
+/** Linux clock ticks per second for /proc/<pid>/stat (sysconf(_SC_CLK_TCK); 100 on every Linux we run on). */
+const CLK_TCK = 100
+/** How long the gateway may take to print its ready line, and to stop. */
+const START_TIMEOUT_MS = 20_000
+const STOP_TIMEOUT_MS = 15_000
+
+const { values: v } = parseArgs({
+  options: {
+    counts: { type: 'string', default: '1000,5000,10000' },
+    interval: { type: 'string', default: '5000' },
+    steady: { type: 'string', default: '40' },
+    'max-seconds': { type: 'string', default: '300' },
+    concurrency: { type: 'string', default: '200' },
+    qos: { type: 'string', default: '1' },
+    json: { type: 'boolean', default: false }
+  }
+})
+const counts = (v.counts ?? '').split(',').map(Number)
+if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 50_000)) throw new Error('--counts: integers from 1 to 50000')
+const steady = Number(v.steady)
+const maxSeconds = Number(v['max-seconds'])
+if (!(steady >= 1 && steady <= 600)) throw new Error('--steady: 1 to 600 seconds')
+if (!(maxSeconds > steady && maxSeconds <= 1800)) throw new Error('--max-seconds: more than --steady, at most 1800')
+
+/** @param {number} pid */
+function rssKiB (pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) : NaN
+}
+
+/** CPU seconds (user + system) the process has used. @param {number} pid */
+function cpuSeconds (pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+}
+
+/** Starts the built gateway on loopback, ports 0; resolves with its process and URLs. */
+function startGateway () {
+  const proc = spawn(process.execPath, [BIN, '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  proc.stderr.on('data', (d) => { err += d })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`no ready line in ${START_TIMEOUT_MS} ms: ${err}`)) }, START_TIMEOUT_MS)
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`gateway exited ${code}: ${err}`)) })
+    proc.stdout.on('data', (d) => {
+      out += d
+      const line = out.split('\n').find((l) => l.startsWith('mqtt-fusion ready'))
+      if (!line) return
+      clearTimeout(timer)
+      /** @type {Record<string, string>} */
+      const urls = {}
+      for (const tok of line.split(/\s+/).slice(2)) { const i = tok.indexOf('='); urls[tok.slice(0, i)] = tok.slice(i + 1) }
+      resolve({ proc, urls, stderr: () => err })
+    })
+  })
+}
+
+/** @param {import('node:child_process').ChildProcess} proc */
+function stop (proc) {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve(undefined)
+    const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS)
+    proc.once('exit', () => { clearTimeout(timer); resolve(undefined) })
+    proc.kill('SIGTERM')
+  })
+}
+
+/** One device count against a fresh gateway. @param {number} n */
+async function runOne (n) {
+  const gw = await startGateway()
+  const pid = /** @type {number} */ (gw.proc.pid)
+  try {
+    const rssBefore = rssKiB(pid)
+    const sim = spawn(process.execPath, [SIM, '--url', gw.urls.mqtt, '--hub', gw.urls.ws, '--count', String(n), '--prefix', 'bench',
+      '--interval', String(v.interval), '--qos', String(v.qos), '--keepalive', '60', '--concurrency', String(v.concurrency),
+      '--steady', String(steady), '--duration', String(maxSeconds), '--report'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    /** @type {{ rssConnected?: number, rssEnd?: number, rssMax: number, cpu0?: number, cpu1?: number, t0?: number, t1?: number }} */
+    const m = { rssMax: rssBefore }
+    sim.stdout.on('data', (d) => { out += d })
+    sim.stderr.on('data', (d) => {
+      err += d
+      // The simulator's progress lines mark the phases: all connected, then stopping.
+      if (m.rssConnected === undefined && err.includes('# connected')) { m.rssConnected = rssKiB(pid); m.cpu0 = cpuSeconds(pid); m.t0 = Date.now() }
+      if (m.rssEnd === undefined && err.includes('# stopping')) { m.rssEnd = rssKiB(pid); m.cpu1 = cpuSeconds(pid); m.t1 = Date.now() }
+    })
+    const sampler = setInterval(() => { try { m.rssMax = Math.max(m.rssMax, rssKiB(pid)) } catch {} }, 1000)
+    const code = await new Promise((resolve) => sim.once('exit', resolve))
+    clearInterval(sampler)
+    if (code !== 0) throw new Error(`device-sim exited ${code}: ${err}`)
+    const report = JSON.parse(out)
+    const rssPeak = Math.max(m.rssMax, m.rssEnd ?? 0)
+    const steadyS = m.t0 && m.t1 ? (m.t1 - m.t0) / 1000 : NaN
+    return {
+      devices: n,
+      connected: report.connected,
+      connectAllS: report.connectAllMs === null ? null : report.connectAllMs / 1000,
+      connectP99Ms: report.connectMs?.p99 ?? null,
+      rssBeforeMiB: +(rssBefore / 1024).toFixed(1),
+      rssConnectedMiB: m.rssConnected === undefined ? null : +(m.rssConnected / 1024).toFixed(1),
+      rssPeakMiB: +(rssPeak / 1024).toFixed(1),
+      kibPerDevice: m.rssEnd === undefined ? null : +((m.rssEnd - rssBefore) / n).toFixed(1),
+      msgsPerS: +(report.hub.received / report.steadySeconds).toFixed(0),
+      published: report.published,
+      acked: report.acked,
+      received: report.hub.received,
+      reconnects: report.reconnects,
+      latencyMs: report.hub.latencyMs,
+      deviceToGatewayMs: report.hub.deviceToGatewayMs,
+      gatewayToHubMs: report.hub.gatewayToHubMs,
+      hubClosed: report.hub.closeCode,
+      gatewayCpuPct: m.cpu0 !== undefined && m.cpu1 !== undefined ? +((m.cpu1 - m.cpu0) / steadyS * 100).toFixed(0) : null,
+      simEventLoopUtilization: report.simEventLoopUtilization
+    }
+  } finally {
+    await stop(gw.proc)
+  }
+}
+
+const results = []
+for (const n of counts) {
+  process.stderr.write(`devices=${n} ... `)
+  const r = await runOne(n)
+  process.stderr.write(`connected ${r.connected} in ${r.connectAllS} s, p99 ${r.latencyMs?.p99} ms\n`)
+  results.push(r)
+}
+
+if (v.json) {
+  console.log(JSON.stringify({ interval: Number(v.interval), steady, qos: Number(v.qos), results }, null, 2))
+} else {
+  /** @type {string[][]} */
+  const rows = [['devices', 'connected', 'connect all', 'RSS before', 'RSS connected', 'RSS peak', 'KiB/device', 'msg/s', 'latency p50/p99/max', 'gw CPU', 'sim ELU']]
+  for (const r of results) {
+    rows.push([String(r.devices), String(r.connected), `${r.connectAllS} s`, `${r.rssBeforeMiB} MiB`, `${r.rssConnectedMiB} MiB`, `${r.rssPeakMiB} MiB`,
+      String(r.kibPerDevice), String(r.msgsPerS), r.latencyMs ? `${r.latencyMs.p50}/${r.latencyMs.p99}/${r.latencyMs.max} ms` : '-', `${r.gatewayCpuPct}%`, String(r.simEventLoopUtilization)])
+  }
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
+  for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '))
+}
