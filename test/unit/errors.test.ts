@@ -60,10 +60,11 @@ t.test('every code of the wire contract exists, with a sensible HTTP status', as
   t.equal(ERROR_CODES.NOT_AUTHORIZED.close, WS_CLOSE.POLICY, 'NOT_AUTHORIZED closes with 1008')
 })
 
-const protocol = [process.env.FUSION_PROTOCOL, join(ROOT, '..', 'shared', 'PROTOCOL.md')].find((p) => p && existsSync(p))
-const noProtocol = protocol ? false : 'PROTOCOL.md is not beside the project (set FUSION_PROTOCOL to check it)'
-t.test('PROTOCOL.md, when present beside the project, names no code we lack', { skip: noProtocol }, async (t) => {
-  const text = readFileSync(protocol as string, 'utf8')
+// Our copy (docs/PROTOCOL.md) and the shared original beside the project, where present.
+const protocols = [process.env.FUSION_PROTOCOL, join(ROOT, 'docs', 'PROTOCOL.md'), join(ROOT, '..', 'shared', 'PROTOCOL.md')]
+  .filter((p): p is string => p !== undefined && p !== '' && existsSync(p))
+for (const protocol of protocols) t.test(`${protocol} names no code or close code we lack`, async (t) => {
+  const text = readFileSync(protocol, 'utf8')
   const start = text.indexOf('### Errors and close codes')
   const end = text.indexOf('\n## ', start)
   const section = text.slice(start, end < 0 ? undefined : end)
