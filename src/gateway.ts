@@ -97,10 +97,11 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     steps.push(() => bridge.close())
     // Logged topics are kept even when no /ws client listens.
     await bridge.startLogging()
-    const presence = new PresenceTracker(bridge)
+    const presence = new PresenceTracker(bridge, { ledger: cluster?.presenceLedger })
     await presence.start()
     if (!options.redis) await presence.clearStale()
     cluster?.onRecovered(() => { void presence.reannounce() })
+    cluster?.onNodeGone((clientId, name, via) => presence.announce(clientId, 'offline', name, via))
     const unwatch = watchMqttPresence(broker, presence)
     steps.push(unwatch)
     const hub = new Hub({ options, bridge, history, presence, acl, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })

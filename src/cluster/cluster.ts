@@ -6,6 +6,7 @@ import { RedisHistory, type RedisHistoryOptions } from '../history/redis-history
 import { FilterSet } from '../topics/topic-match.js'
 import { ClusterEmitter, type GateCounters } from './cluster-emitter.js'
 import { PeerSync } from './peer-sync.js'
+import { PresenceLedger, type AnnounceOffline } from './presence-ledger.js'
 import { RedisLink, redactUrl } from './redis-link.js'
 
 type Log = (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
@@ -27,6 +28,14 @@ const RESYNC_TIMEOUT_MS = 3000
 
 /** MQTT clients waiting for Redis at once, at most; the next ones are refused. @default 10000 */
 const MAX_WAITING = 10_000
+
+/**
+ * After start, how long a node listens for the others before it says offline for the
+ * clients of nodes that are gone (whose ledgers are still in Redis): every live node
+ * answers a hello at once. A live node taken for gone repairs it ('reaped').
+ * @default 3000
+ */
+const ORPHANS_AFTER_MS = 3000
 
 export interface ClusterOptions {
   readonly url: string
@@ -71,6 +80,14 @@ export interface Cluster {
   admitLocal (): void
   /** Calls `fn` each time the node is back in service after an outage. */
   onRecovered (fn: () => void): void
+  /** Where the presence tracker records which clients of this node are online. */
+  readonly presenceLedger: PresenceLedger
+  /**
+   * How to say offline for the clients of a node that is gone; set once, after which
+   * this node cleans up after dead nodes (and, shortly after start, after those that
+   * died while no node was running).
+   */
+  onNodeGone (announce: AnnounceOffline): void
   close (): Promise<void>
 }
 
@@ -91,6 +108,7 @@ export async function createCluster (opts: ClusterOptions): Promise<Cluster> {
     on: (topic, fn, done) => emitter.mq.on(topic, fn as never, done),
     rawEmit: (packet, cb) => emitter.rawEmit(packet, cb)
   })
+  const ledger = new PresenceLedger(link.db, nodeId)
   emitter.beforeClose(() => sync.close())
   try {
     await sync.start()
@@ -103,6 +121,19 @@ export async function createCluster (opts: ClusterOptions): Promise<Cluster> {
   const recovered = new Set<() => void>()
   let generation = 0
   let closed = false
+  let announceGone: AnnounceOffline | undefined
+  let orphanTimer: NodeJS.Timeout | undefined
+
+  const reap = (id: string, how: string): void => {
+    if (!announceGone || closed) return
+    ledger.reap(id, sync.peers, announceGone).then((n) => {
+      if (n) log('info', `cluster: node ${id} ${how === 'bye' ? 'left' : 'fell silent'}; said offline for ${n} of its client(s)`)
+      if (how === 'silent') sync.reaped(id)
+    }, (err) => log('warn', `cluster: cleaning up after node ${id} failed`, err))
+  }
+  sync.onGone((id, how) => reap(id, how))
+  // Another node took us for gone and said offline for our clients: say online again.
+  sync.onReaped(() => { for (const fn of recovered) fn() })
 
   const release = (): void => {
     emitter.open()
@@ -155,9 +186,21 @@ export async function createCluster (opts: ClusterOptions): Promise<Cluster> {
       if (emitter.state !== 'open') throw refused()
     },
     onRecovered (fn) { recovered.add(fn) },
+    presenceLedger: ledger,
+    onNodeGone (announce) {
+      announceGone = announce
+      orphanTimer = setTimeout(() => {
+        if (closed) return
+        ledger.reapOrphans(new Set(sync.peers), announce).then((n) => {
+          if (n) log('info', `cluster: said offline for ${n} client(s) of nodes that are gone`)
+        }, (err) => log('warn', 'cluster: cleaning up after gone nodes failed', err))
+      }, ORPHANS_AFTER_MS)
+      orphanTimer.unref()
+    },
     async close () {
       if (closed) return
       closed = true
+      clearTimeout(orphanTimer)
       for (const w of [...waiters]) w.reject(new FusionError('SHUTTING_DOWN', 'the gateway is closing'))
       // Normally Aedes closed the emitter already; this covers a start that failed half way.
       await new Promise<void>((resolve) => emitter.mq.close(resolve))

@@ -6,12 +6,17 @@ export interface SyncChannel {
   rawEmit (packet: { topic: string, payload: Buffer, qos: 0, retain: false }, cb?: (err?: Error) => void): void
 }
 
-interface SyncMessage { k: 'hello' | 'alive' | 'ping' | 'pong' | 'bye', from: string, to?: string, n?: string }
+interface SyncMessage { k: 'hello' | 'alive' | 'ping' | 'pong' | 'bye' | 'reaped', from: string, to?: string, n?: string }
 
-/** Every node says it is alive this often. @default 5000 */
-const ALIVE_MS = 5000
-/** A node not heard from in this many rounds (of our own time connected) is gone. @default 3 */
-const MISSED_ROUNDS = 3
+/** Every node says it is alive this often. @default 2000 */
+const ALIVE_MS = 2000
+/**
+ * A node not heard from in this many rounds (counted only while our own connections
+ * are up) is gone: 8 to 10 s. Long enough that a busy event loop is not taken for a
+ * dead node; a node wrongly declared gone repairs what was done about it ('reaped').
+ * @default 5
+ */
+const MISSED_ROUNDS = 5
 /** Pings are repeated this often during a barrier, for nodes still reconnecting. @default 150 */
 const PING_EVERY_MS = 150
 
@@ -38,6 +43,8 @@ export class PeerSync {
   #onAnswer: (() => void) | undefined
   #timer: NodeJS.Timeout | undefined
   #connected = false
+  #onGone: ((id: string, how: 'bye' | 'silent') => void) | undefined
+  #onReaped: (() => void) | undefined
 
   constructor (id: string, chan: SyncChannel) {
     this.#id = id
@@ -58,6 +65,15 @@ export class PeerSync {
 
   /** The ids of the other nodes known to be up. */
   get peers (): string[] { return [...this.#peers.keys()] }
+
+  /** Called when a node leaves (said bye) or falls silent. */
+  onGone (fn: (id: string, how: 'bye' | 'silent') => void): void { this.#onGone = fn }
+
+  /** Called when another node took this one for gone and cleaned up after it. */
+  onReaped (fn: () => void): void { this.#onReaped = fn }
+
+  /** Tells `id` (if it is alive after all) that it was taken for gone. */
+  reaped (id: string): void { this.#send({ k: 'reaped', from: this.#id, to: id }) }
 
   /** Whether our own connections are up: rounds only count while they are. */
   setConnected (up: boolean): void { this.#connected = up }
@@ -95,8 +111,12 @@ export class PeerSync {
   #round (): void {
     if (!this.#connected) return
     for (const [id, missed] of this.#peers) {
-      if (missed + 1 >= MISSED_ROUNDS) this.#peers.delete(id)
-      else this.#peers.set(id, missed + 1)
+      if (missed + 1 >= MISSED_ROUNDS) {
+        this.#peers.delete(id)
+        this.#onGone?.(id, 'silent')
+      } else {
+        this.#peers.set(id, missed + 1)
+      }
     }
     this.#send({ k: 'alive', from: this.#id })
   }
@@ -110,8 +130,12 @@ export class PeerSync {
     try { msg = JSON.parse(packet.payload.toString()) as SyncMessage } catch { return }
     if (typeof msg.from !== 'string') return
     if (msg.from !== this.#id) {
-      if (msg.k === 'bye') this.#peers.delete(msg.from)
-      else this.#peers.set(msg.from, 0)
+      if (msg.k === 'bye') {
+        this.#peers.delete(msg.from)
+        this.#onGone?.(msg.from, 'bye')
+      } else {
+        this.#peers.set(msg.from, 0)
+      }
     }
     switch (msg.k) {
       case 'hello':
@@ -126,6 +150,9 @@ export class PeerSync {
         break
       case 'bye':
         this.#onAnswer?.()
+        break
+      case 'reaped':
+        if (msg.to === this.#id) this.#onReaped?.()
     }
   }
 

@@ -12,6 +12,11 @@ export interface PresenceInfo {
 
 const PRESENCE_FILTER = 'presence/+'
 
+/** Where a cluster node notes which of its own clients are online (cluster/presence-ledger.ts). */
+export interface PresenceLedgerLike {
+  record (clientId: string, status: 'online' | 'offline', name: string, via: Via): void
+}
+
 /** Reads a presence payload: our JSON, or a device's own plain `online`/`offline` will. */
 export function parsePresence (clientId: string, msg: FusionMessage): PresenceInfo | undefined {
   const raw = msg.encoding ? '' : msg.text
@@ -47,8 +52,12 @@ export class PresenceTracker implements Sink {
   readonly #local = new Map<string, { name: string, via: Via }>()
   readonly #owedOffline = new Map<string, { name: string, via: Via }>()
 
-  constructor (bridge: Bridge) {
+  readonly #ledger: PresenceLedgerLike | undefined
+
+  /** `ledger`: on a cluster node, so another node can say offline for our clients if we die. */
+  constructor (bridge: Bridge, opts: { ledger?: PresenceLedgerLike | undefined } = {}) {
     this.#bridge = bridge
+    this.#ledger = opts.ledger
   }
 
   async start (): Promise<void> {
@@ -76,6 +85,7 @@ export class PresenceTracker implements Sink {
 
   /** Publishes the retained presence of one of our clients. */
   announce (clientId: string, status: 'online' | 'offline', name: string, via: Via): Promise<void> {
+    this.#ledger?.record(clientId, status, name, via)
     if (status === 'online') this.#local.set(clientId, { name, via })
     else this.#local.delete(clientId)
     this.#owedOffline.delete(clientId)

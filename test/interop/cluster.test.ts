@@ -121,7 +121,7 @@ async function main (): Promise<void> {
     t.same(await arrived, { payload: 'on', retain: true }, 'and so does MQTT on A')
   })
 
-  t.test('a persistent QoS 1 session moves from A to B, also when A is killed', async (t) => {
+  t.test('a persistent QoS 1 session moves from A to B, also when A is killed; B says offline for A\'s clients', async (t) => {
     const clientId = `x-sess-${process.pid}`
     const N = 20
     const first = await openMqtt(t, a.urls.mqtt, { clientId, clean: false })
@@ -146,6 +146,13 @@ async function main (): Promise<void> {
     await waitFor(offline, 10_000)
     t.pass(`the ${N} queued while offline arrived on A`)
 
+    // A /ws client on A, watched from B: when A dies, B must say it is offline.
+    const watcher = await openHub(t, b.urls.ws, { name: 'watcher', room: 'x-ghost' })
+    await watcher.waitJson('history')
+    const ghost = await openHub(t, a.urls.ws, { name: 'ghost', room: 'x-ghost' })
+    await ghost.waitJson('history')
+    await watcher.waitJson('presence', (p) => p.name === 'ghost' && p.status === 'online')
+
     const killed = await a.stop('SIGKILL')
     t.equal(killed.signal, 'SIGKILL', 'node A was killed')
     await Promise.all(Array.from({ length: N }, (_, i) => pub.publishAsync(`x-jobs/${i % 3}`, `after kill ${i}`, { qos: 1 })))
@@ -166,5 +173,10 @@ async function main (): Promise<void> {
     await pub.publishAsync('x-jobs/live', 'live on B', { qos: 1 })
     await waitFor(['live on B'], 5000)
     t.pass('and its subscription lives on B: live messages arrive with no new SUBSCRIBE')
+
+    const gone = await watcher.waitJson('presence', (p) => p.name === 'ghost' && p.status === 'offline', 20_000)
+    t.equal(gone.via, 'ws', 'B said offline for the /ws client of the killed node')
+    const device = watcher.json('presence').filter((p) => p.clientId === clientId)
+    t.equal(device.at(-1)?.status, 'online', 'but not for the MQTT client that moved to B')
   })
 }
