@@ -58,7 +58,10 @@ function cpuSeconds (pid) {
 
 /** Starts the built gateway on loopback, ports 0; resolves with its process and URLs. */
 function startGateway () {
-  const proc = spawn(process.execPath, [BIN, '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  // Every simulated device comes from 127.0.0.1: the per-address caps and connect rate
+  // that protect a real gateway from one host would measure themselves, not capacity.
+  const limits = ['--max-connections', '200000', '--max-connections-per-ip', '200000', '--connect-rate', '100000']
+  const proc = spawn(process.execPath, [BIN, '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory', ...limits], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   proc.stderr.on('data', (d) => { err += d })
