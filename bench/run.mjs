@@ -11,6 +11,7 @@
  *   npm run bench -- --quick       smoke check (under a minute)
  *   node bench/run.mjs [--reps 3] [--duration 5] [--only fanout,fanin,cross,latency,sweep,connections]
  *                      [--no-mosquitto] [--no-docs] [--conns 10000] [--pin auto|on|off]
+ *   node bench/run.mjs --render [bench/results/latest.json]   rewrite the docs from a results file
  *
  * Servers run pinned to core 0 and the load generator to core 1 (taskset) when the
  * machine is quiet (see pinning() in lib/servers.mjs), traffic
@@ -215,9 +216,12 @@ async function connectionsRun (perDoor) {
       out.mqtt.bytesPerConn = Math.round((rssM - rss0) / Math.max(1, out.mqtt.connected))
       out.ws.bytesPerConn = Math.round((rss1 - rssM) / Math.max(1, out.ws.connected))
       out.rssTotal = rss1
+      // The split by door depends on the order (heap the MQTT phase grew serves the /ws
+      // phase); the average over both is the figure that extrapolates.
+      out.bytesPerConn = Math.round((rss1 - rss0) / Math.max(1, out.mqtt.connected + out.ws.connected))
       // The process may not hold 2 x 10,000 sockets under this machine's fd limit: the
       // figure for 20,000 is extrapolated from the measured bytes per connection.
-      out.rssAt20k = Math.round(rss0 + 10_000 * (out.mqtt.bytesPerConn + out.ws.bytesPerConn))
+      out.rssAt20k = Math.round(rss0 + 20_000 * out.bytesPerConn)
     }
     for (const c of holders) c.stdin?.end('close\n')
     await Promise.all(holders.map((c) => new Promise((resolve) => { if (c.exitCode !== null) resolve(undefined); else c.once('exit', resolve) })))
@@ -229,7 +233,28 @@ async function connectionsRun (perDoor) {
 
 const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Writes the docs again from a results file (after editing bench/NOTES.md). @param {string} file */
+function renderOnly (file) {
+  const results = JSON.parse(readFileSync(file, 'utf8'))
+  results.targets = buildTargets(results)
+  process.stdout.write(renderTable(results) + '\n')
+  writeDocs(results)
+}
+
+/** @param {any} results */
+function writeDocs (results) {
+  mkdirSync(join(ROOT, 'docs'), { recursive: true })
+  const svg = renderSvg(results)
+  writeFileSync(join(ROOT, 'docs/bench-latest.json'), JSON.stringify(results, null, 2) + '\n')
+  if (svg) writeFileSync(join(ROOT, 'docs/bench-latency.svg'), svg)
+  const notesPath = join(ROOT, 'bench/NOTES.md')
+  writeFileSync(join(ROOT, 'docs/BENCH.md'), renderMarkdown(results, existsSync(notesPath) ? readFileSync(notesPath, 'utf8') : ''))
+  log('wrote docs/BENCH.md, docs/bench-latest.json, docs/bench-latency.svg')
+}
+
 async function main () {
+  const rerender = process.argv.indexOf('--render')
+  if (rerender >= 0) { renderOnly(process.argv[rerender + 1] ?? join(ROOT, 'bench/results/latest.json')); return }
   const startedAt = new Date()
   log(`${opts.quick ? 'quick' : 'full'} run: ${opts.reps} repetition(s) of ${opts.duration} s; ${pin.note}`)
   /** @type {Record<string, import('./lib/servers.mjs').Server | undefined>} */
@@ -243,7 +268,7 @@ async function main () {
       startGateway(ROOT, pin.server),
       startAedes(ROOT, pin.server),
       startWsBroadcast(ROOT, pin.server),
-      opts.mosquitto ? startMosquitto(pin.server) : Promise.resolve({ skipped: 'disabled with --no-mosquitto' })
+      opts.mosquitto ? startMosquitto(pin.server) : Promise.resolve(/** @type {{ server?: import('./lib/servers.mjs').Server, skipped?: string }} */ ({ skipped: 'disabled with --no-mosquitto' }))
     ])
     Object.assign(servers, { gateway, aedes, wsb, mosquitto: mosq.server })
     mosquittoNote = mosq.skipped ?? mosq.server?.name
@@ -339,6 +364,7 @@ async function main () {
           rssBefore: median(runs.map((r) => r.rssBefore)),
           rssTotal: median(runs.map((r) => r.rssTotal)),
           rssAt20k: median(runs.map((r) => r.rssAt20k)),
+          bytesPerConn: median(runs.map((r) => r.bytesPerConn)),
           mqttBytesPerConn: median(runs.map((r) => r.mqtt?.bytesPerConn)),
           wsBytesPerConn: median(runs.map((r) => r.ws?.bytesPerConn)),
           mqttConnectMs: median(runs.map((r) => r.mqtt?.totalMs)),
@@ -371,14 +397,7 @@ async function main () {
     writeFileSync(join(ROOT, 'bench/results/latest.json'), JSON.stringify(results, null, 2) + '\n')
     const svg = renderSvg(results)
     if (svg) writeFileSync(join(ROOT, 'bench/results/latency.svg'), svg)
-    if (opts.docs) {
-      mkdirSync(join(ROOT, 'docs'), { recursive: true })
-      writeFileSync(join(ROOT, 'docs/bench-latest.json'), JSON.stringify(results, null, 2) + '\n')
-      if (svg) writeFileSync(join(ROOT, 'docs/bench-latency.svg'), svg)
-      const notesPath = join(ROOT, 'bench/NOTES.md')
-      writeFileSync(join(ROOT, 'docs/BENCH.md'), renderMarkdown(results, existsSync(notesPath) ? readFileSync(notesPath, 'utf8') : ''))
-      log('wrote docs/BENCH.md, docs/bench-latest.json, docs/bench-latency.svg')
-    }
+    if (opts.docs) writeDocs(results)
     log(`wrote bench/results/latest.json in ${results.durationSeconds} s`)
   } finally {
     await stopAll()

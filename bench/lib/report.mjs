@@ -90,7 +90,7 @@ export function buildTargets (results) {
       met: c.rssAt20k ? c.rssAt20k / 2 ** 20 < 400 : null,
       detail: measured >= 20_000
         ? `measured at 20,000: ${mb(c.rssTotal)}`
-        : `${int(measured)} held (fd limit ${results.connections.fdLimit}) = ${mb(c.rssTotal)}; 20k extrapolated from ${int(c.mqttBytesPerConn)} B/MQTT + ${int(c.wsBytesPerConn)} B/ws conn`
+        : `${int(measured)} held (fd limit ${results.connections.fdLimit}) = ${mb(c.rssTotal)}; 20k extrapolated at ${int(c.bytesPerConn)} B per connection`
     })
   } else {
     out.push({ name: 'connections: RSS with 10k /ws + 10k MQTT idle (MB)', kind: 'max', value: null, target: 400, met: null, detail: 'not measured' })
@@ -143,7 +143,7 @@ function connectionsText (results) {
   const m = c.median
   return `connections (median of ${c.runs.length}): ${int(m.mqttConnected)} MQTT/TCP in ${int(m.mqttConnectMs)} ms (${int(m.mqttConnPerSec)}/s), ` +
     `${int(m.wsConnected)} /ws in ${int(m.wsConnectMs)} ms (${int(m.wsConnPerSec)}/s); RSS ${mb(m.rssBefore)} idle -> ${mb(m.rssTotal)}; ` +
-    `${int(m.mqttBytesPerConn)} B per MQTT connection, ${int(m.wsBytesPerConn)} B per /ws connection`
+    `${int(m.bytesPerConn)} B per connection on average (in the order measured, MQTT first: ${int(m.mqttBytesPerConn)} B per MQTT, then ${int(m.wsBytesPerConn)} B per /ws connection)`
 }
 
 /** The table printed at the end of a run. @param {any} results */
@@ -255,7 +255,7 @@ servers taking turns). Mosquitto: ${results.servers.mosquitto}.
 Each figure is the median of ${results.options.reps} runs of ${results.options.duration} s after ${results.options.warmup} s of warm-up.
 Fan-out: 1 publisher, 100 subscribers, one topic, ${results.options.payloadBytes}-byte payloads, QoS 0, closed loop with at most
 ${results.options.fanoutWindow} messages in flight. Fan-in: 100 publishers, 1 wildcard subscriber, at most ${results.options.faninWindow} in flight.
-Latency: open loop, 100 msg/s into 100 subscribers (10,000 deliveries/s), each message stamped with its scheduled send time.
+Latency: open loop, 100 msg/s into 100 subscribers (10,000 deliveries/s), latency measured from the actual send (the generator's own lateness against its schedule is reported as "send lag").
 "CPU-normalised" divides each side by the server CPU seconds it used (deliveries per CPU-second), which
 noise from other work on the machine moves less than msg/s.
 
