@@ -92,6 +92,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       ...(cluster ? { id: cluster.nodeId, mq: cluster.mq, persistence: cluster.persistence, admitPublish: (p: { qos: number }) => cluster.admitMqtt(p) } : {})
     })
     steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
+    cluster?.attach(broker as unknown as { brokers: Record<string, number> })
     const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
     if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
     steps.push(() => bridge.close())

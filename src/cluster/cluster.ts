@@ -88,6 +88,8 @@ export interface Cluster {
    * died while no node was running).
    */
   onNodeGone (announce: AnnounceOffline): void
+  /** Tells the broker about the other nodes as soon as they speak (see there). */
+  attach (broker: { brokers: Record<string, number> }): void
   close (): Promise<void>
 }
 
@@ -187,6 +189,13 @@ export async function createCluster (opts: ClusterOptions): Promise<Cluster> {
     },
     onRecovered (fn) { recovered.add(fn) },
     presenceLedger: ledger,
+    attach (broker) {
+      // Aedes publishes the wills of a node it has not heard a heartbeat from in three
+      // intervals, and hears the first heartbeat only a minute after that node starts:
+      // a node that joined within the last minute would have its clients' wills
+      // published while they are connected. Our nodes speak every 2 s: count that.
+      sync.onSeen((id) => { broker.brokers[id] = Date.now() })
+    },
     onNodeGone (announce) {
       announceGone = announce
       orphanTimer = setTimeout(() => {

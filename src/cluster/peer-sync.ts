@@ -45,6 +45,7 @@ export class PeerSync {
   #connected = false
   #onGone: ((id: string, how: 'bye' | 'silent') => void) | undefined
   #onReaped: (() => void) | undefined
+  #onSeen: ((id: string) => void) | undefined
 
   constructor (id: string, chan: SyncChannel) {
     this.#id = id
@@ -68,6 +69,9 @@ export class PeerSync {
 
   /** Called when a node leaves (said bye) or falls silent. */
   onGone (fn: (id: string, how: 'bye' | 'silent') => void): void { this.#onGone = fn }
+
+  /** Called for every message from another node that is up. */
+  onSeen (fn: (id: string) => void): void { this.#onSeen = fn }
 
   /** Called when another node took this one for gone and cleaned up after it. */
   onReaped (fn: () => void): void { this.#onReaped = fn }
@@ -135,6 +139,7 @@ export class PeerSync {
         this.#onGone?.(msg.from, 'bye')
       } else {
         this.#peers.set(msg.from, 0)
+        this.#onSeen?.(msg.from)
       }
     }
     switch (msg.k) {
