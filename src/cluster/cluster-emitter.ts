@@ -110,6 +110,16 @@ export class ClusterEmitter {
     this.mq.state.on('error', () => {})
     this.mq.emit = ((packet: EmittedPacket, done?: Done) => this.#emit(packet, done ?? (() => {}))) as never
     this.mq.close = ((cb?: () => void) => { this.#close(cb ?? (() => {})) }) as never
+    // An unsubscribe waits for Redis's answer, so while Redis is away every MQTT client
+    // that disconnects would hang in Aedes's close (and the broker's close with it).
+    // Locally the listener is gone at once; Redis follows when it is back.
+    const removeListener = this.mq.removeListener.bind(this.mq)
+    this.mq.removeListener = ((topic: string, fn: never, done?: () => void) => {
+      if (!done || link.sub.status === 'ready') return removeListener(topic, fn, done)
+      removeListener(topic, fn, () => {})
+      setImmediate(done)
+      return this.mq
+    }) as never
     link.pub.on('close', () => this.#requeueInflight())
   }
 

@@ -136,4 +136,18 @@ async function main (): Promise<void> {
     t.equal(new Set(history.messages.map((m) => m.seq)).size, history.messages.length, 'no seq twice in the history')
     t.equal(lines.filter((l) => l === 'while down').length, 0, 'the refused line is not in the history')
   })
+
+  t.test('a node whose Redis is gone still stops promptly on SIGTERM', async (t) => {
+    // Clients that must be closed: their unsubscribes cannot reach Redis.
+    const sub = await openMqtt(t, a.urls.mqtt, { clientId: `faults-last-${process.pid}`, clean: false })
+    await sub.subscribeAsync('last/#', { qos: 1 })
+    const hub = await openHub(t, a.urls.ws, { name: 'last', room: 'last' })
+    await hub.waitJson('history')
+    await redis.kill()
+    await until('A to say Redis is down', async () => (await health(a)).status === 503, 5000, 50)
+    const stopped = await a.stop('SIGTERM', 10_000)
+    t.equal(stopped.code, 0, 'exit code 0')
+    t.ok(stopped.ms < 5000, `stopped in ${stopped.ms} ms`)
+    t.equal(await hub.closed, 1001, '/ws clients were told 1001')
+  })
 }
