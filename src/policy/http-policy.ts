@@ -11,6 +11,9 @@ import { addressKey } from './connection-guard.js'
  */
 export const LOGIN_RATE = { perSec: 1, burst: 10 } as const
 
+/** Time a request has to arrive whole and be answered. */
+export const REQUEST_DEADLINE_MS = 30_000
+
 export interface HttpPolicyInit {
   /** Undefined when auth is off. */
   readonly auth?: Auth | undefined
@@ -68,8 +71,20 @@ export class HttpPolicy {
     return { username: this.auth.userOfRequest(req) }
   }
 
-  /** POST /api/login {username, password} -> {token, expiresAt, username} and the cookie. */
+  /**
+   * Registers the request deadline and POST /api/login {username, password} ->
+   * {token, expiresAt, username} plus the cookie.
+   */
   register (app: FastifyInstance): void {
+    // Fastify turns Node's request timeout off, and Node's own did not cut a body
+    // trickled a byte a second (tried): every request is answered within the deadline
+    // or its socket goes, so slow bodies cannot hold sockets for ever.
+    app.addHook('onRequest', (req, reply, done) => {
+      const timer = setTimeout(() => { if (!reply.sent) req.raw.socket?.destroy() }, REQUEST_DEADLINE_MS)
+      timer.unref()
+      reply.raw.once('close', () => clearTimeout(timer))
+      done()
+    })
     app.post('/api/login', async (req, reply) => {
       this.#checkOrigin(req)
       if (!this.auth) throw new FusionError('NOT_FOUND', 'auth is off: no login is needed')
