@@ -39,7 +39,8 @@ export interface PublishRequest {
  * (reference-counted) and fans each packet out to the sinks on it. A packet is
  * decoded once, however many filters and sinks it reaches, and chat messages are
  * appended to the history log in that same step, so live frames and history agree
- * on `seq` and `ts`.
+ * on `seq` and `ts`. On a cluster node the accepting node has already numbered and
+ * stored them (see HistoryStore.numbersAtIngress); the number comes in the stamp.
  */
 export class Bridge {
   readonly #broker: Aedes
