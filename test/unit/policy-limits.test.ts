@@ -4,6 +4,8 @@ import { ConnectionGuard, addressKey } from '../../src/policy/connection-guard.j
 import { clientIdProblem, connectCloseReason, MAX_CLIENT_ID_BYTES } from '../../src/policy/mqtt-rules.js'
 import { throttledLog } from '../../src/policy/log-throttle.js'
 import { FusionError } from '../../src/errors.js'
+import { Writable, Duplex } from 'node:stream'
+import { boundSendQueue } from '../../src/policy/send-queue.js'
 
 function clock (): { now: () => number, advance: (ms: number) => void } {
   let t = 0
@@ -106,4 +108,21 @@ t.test('throttled log', async (t) => {
   c.advance(10_000)
   log('warn', 'write failed')
   t.same(lines, ['write failed', 'write failed (and 999 more like it in the last 10 s)'])
+})
+
+t.test('send queue: writes say "go on" up to the mark, then the stream is cut', async (t) => {
+  // A peer that never reads: nothing written ever completes.
+  const stuck = new Duplex({ read () {}, write (_c, _e, _cb) { /* never calls back */ } })
+  let slow = 0
+  boundSendQueue(stuck, 64 * 1024, () => { slow++ })
+  const chunk = Buffer.alloc(16 * 1024)
+  const answers: boolean[] = []
+  for (let i = 0; i < 6; i++) answers.push(stuck.write(chunk))
+  t.same(answers, [true, true, true, true, false, false], 'true until 64 KiB are queued (a plain socket says false past 16 KiB)')
+  t.ok(stuck.destroyed, 'past the mark the stream is destroyed')
+  t.equal(slow, 1, 'and reported once')
+  const fine = new Writable({ write (_c, _e, cb) { cb() } })
+  boundSendQueue(fine as unknown as Duplex, 1024, () => { slow++ })
+  for (let i = 0; i < 100; i++) fine.write(Buffer.alloc(512))
+  t.notOk(fine.destroyed, 'a reader that keeps up is never cut')
 })
