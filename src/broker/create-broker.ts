@@ -96,8 +96,9 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // A client that stops reading for this long is dropped; Aedes's 60 s default lets
     // one frozen subscriber hold a publisher's queue for a minute.
     drainTimeout: 10_000,
-    // Never accept a keepalive so long that a dead device stays "online" for hours.
-    keepaliveLimit: 3600,
+    // No keepaliveLimit: Aedes answers a keepalive over it (or of 0, "no keepalive", which
+    // [MQTT-3.1.2-24] allows) with CONNACK 6, a code MQTT 3.1.1 does not have. Dead peers
+    // without a keepalive are found by the TCP stack and the send high-water mark.
     // Aedes closes the connection on a filter deeper than this, before our hooks run: give
     // it the hard ceiling of the option, so authorizeSubscribe answers a filter over the
     // configured depth with SUBACK 0x80 as it does for every other refused filter.
