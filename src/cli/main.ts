@@ -29,7 +29,8 @@ async function main (): Promise<void> {
   if (req.help) { process.stdout.write(USAGE + '\n'); return }
   if (req.version) { process.stdout.write('mqtt-fusion 0.1.0\n'); return }
   const gateway = await createGateway(req.options, { log })
-  if (gateway.options.memory) process.stderr.write('mqtt-fusion: --memory: nothing is kept on disk; history, retained messages and sessions end with the process\n')
+  // With --redis the shared state lives in Redis whatever the local store is.
+  if (gateway.options.memory && !gateway.options.redis) process.stderr.write('mqtt-fusion: --memory: nothing is kept on disk; history, retained messages and sessions end with the process\n')
   let urls
   try {
     urls = await gateway.listen()
