@@ -13,6 +13,7 @@ import type { PresenceInfo, PresenceTracker } from './presence.js'
 import { HubSession, type Format } from './session.js'
 import type { GatewayOptions } from '../options.js'
 import type { RateVerdict } from '../policy/token-bucket.js'
+import { cookieValue } from '../policy/auth.js'
 
 export interface HubDeps {
   readonly options: Readonly<GatewayOptions>
@@ -43,16 +44,6 @@ function cleanName (raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined
   const name = raw.replace(CONTROL, '').trim().slice(0, MAX_NAME)
   return name.length ? name : undefined
-}
-
-function cookieValue (header: string | undefined, key: string): string | undefined {
-  if (!header) return undefined
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq < 0 || part.slice(0, eq).trim() !== key) continue
-    try { return decodeURIComponent(part.slice(eq + 1).trim()) } catch { return part.slice(eq + 1).trim() }
-  }
-  return undefined
 }
 
 /**
