@@ -24,6 +24,8 @@ const CLK_TCK = 100
 /** How long the gateway may take to print its ready line, and to stop. */
 const START_TIMEOUT_MS = 20_000
 const STOP_TIMEOUT_MS = 15_000
+/** The devices outlive the measuring client by this much, so it never sees them leave. */
+const PROBE_MARGIN_S = 5
 
 const { values: v } = parseArgs({
   options: {
@@ -91,31 +93,60 @@ function stop (proc) {
   })
 }
 
-/** One device count against a fresh gateway. @param {number} n */
+/**
+ * Runs examples/device-sim.mjs; resolves with its JSON report.
+ * @param {string[]} args
+ * @param {(stderrSoFar: string) => void} [onProgress]
+ */
+function runSim (args, onProgress) {
+  const proc = spawn(process.execPath, [SIM, ...args, '--report'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  proc.stdout.on('data', (d) => { out += d })
+  proc.stderr.on('data', (d) => { err += d; onProgress?.(err) })
+  const report = new Promise((resolve, reject) => proc.once('exit', (code) => {
+    if (code !== 0) return reject(new Error(`device-sim ${args.join(' ')} exited ${code}: ${err}`))
+    try { resolve(JSON.parse(out)) } catch (e) { reject(e) }
+  }))
+  return { proc, report }
+}
+
+/**
+ * One device count against a fresh gateway. The devices run in one process; once they
+ * are all connected, a second process (device-sim --count 0 --hub) joins the /ws hub
+ * and measures delivery latency for --steady seconds, so that the devices' own work
+ * (and their heap's garbage collection) does not delay the measuring client's clock.
+ * @param {number} n
+ */
 async function runOne (n) {
   const gw = await startGateway()
   const pid = /** @type {number} */ (gw.proc.pid)
   try {
     const rssBefore = rssKiB(pid)
-    const sim = spawn(process.execPath, [SIM, '--url', gw.urls.mqtt, '--hub', gw.urls.ws, '--count', String(n), '--prefix', 'bench',
-      '--interval', String(v.interval), '--qos', String(v.qos), '--keepalive', '60', '--concurrency', String(v.concurrency),
-      '--steady', String(steady), '--duration', String(maxSeconds), '--report'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
+    const cpuStart = cpuSeconds(pid)
+    const tStart = Date.now()
     /** @type {{ rssConnected?: number, rssEnd?: number, rssMax: number, cpu0?: number, cpu1?: number, t0?: number, t1?: number }} */
     const m = { rssMax: rssBefore }
-    sim.stdout.on('data', (d) => { out += d })
-    sim.stderr.on('data', (d) => {
-      err += d
-      // The simulator's progress lines mark the phases: all connected, then stopping.
-      if (m.rssConnected === undefined && err.includes('# connected')) { m.rssConnected = rssKiB(pid); m.cpu0 = cpuSeconds(pid); m.t0 = Date.now() }
-      if (m.rssEnd === undefined && err.includes('# stopping')) { m.rssEnd = rssKiB(pid); m.cpu1 = cpuSeconds(pid); m.t1 = Date.now() }
-    })
     const sampler = setInterval(() => { try { m.rssMax = Math.max(m.rssMax, rssKiB(pid)) } catch {} }, 1000)
-    const code = await new Promise((resolve) => sim.once('exit', resolve))
+    /** @type {Promise<any> | undefined} */
+    let probeReport
+    /** @type {() => void} */
+    let probeStarted = () => {}
+    const started = new Promise((resolve) => { probeStarted = () => resolve(undefined) })
+    const devices = runSim(['--url', gw.urls.mqtt, '--count', String(n), '--prefix', 'bench', '--interval', String(v.interval), '--qos', String(v.qos),
+      '--keepalive', '60', '--concurrency', String(v.concurrency), '--steady', String(steady + PROBE_MARGIN_S), '--duration', String(maxSeconds)], (err) => {
+      if (m.t0 !== undefined || !err.includes('# connected')) return
+      m.rssConnected = rssKiB(pid)
+      m.cpu0 = cpuSeconds(pid)
+      m.t0 = Date.now()
+      const probe = runSim(['--hub', gw.urls.ws, '--count', '0', '--prefix', 'bench', '--steady', String(steady), '--duration', String(steady + 60)])
+      probeReport = probe.report.then((r) => { m.rssEnd = rssKiB(pid); m.cpu1 = cpuSeconds(pid); m.t1 = Date.now(); return r })
+      probeStarted()
+    })
+    // The devices stop by themselves PROBE_MARGIN_S after the probe; --duration bounds the rest.
+    const [report, probe] = await Promise.all([devices.report, Promise.race([started, devices.report]).then(() => probeReport)])
     clearInterval(sampler)
-    if (code !== 0) throw new Error(`device-sim exited ${code}: ${err}`)
-    const report = JSON.parse(out)
+    if (!probe) throw new Error(`the devices never all connected: ${JSON.stringify(report)}`)
     const rssPeak = Math.max(m.rssMax, m.rssEnd ?? 0)
     const steadyS = m.t0 && m.t1 ? (m.t1 - m.t0) / 1000 : NaN
     return {
@@ -127,17 +158,19 @@ async function runOne (n) {
       rssConnectedMiB: m.rssConnected === undefined ? null : +(m.rssConnected / 1024).toFixed(1),
       rssPeakMiB: +(rssPeak / 1024).toFixed(1),
       kibPerDevice: m.rssEnd === undefined ? null : +((m.rssEnd - rssBefore) / n).toFixed(1),
-      msgsPerS: +(report.hub.received / report.steadySeconds).toFixed(0),
+      msgsPerS: +(probe.hub.received / probe.steadySeconds).toFixed(0),
       published: report.published,
       acked: report.acked,
-      received: report.hub.received,
       reconnects: report.reconnects,
-      latencyMs: report.hub.latencyMs,
-      deviceToGatewayMs: report.hub.deviceToGatewayMs,
-      gatewayToHubMs: report.hub.gatewayToHubMs,
-      hubClosed: report.hub.closeCode,
+      received: probe.hub.received,
+      latencyMs: probe.hub.latencyMs,
+      deviceToGatewayMs: probe.hub.deviceToGatewayMs,
+      gatewayToHubMs: probe.hub.gatewayToHubMs,
+      hubClosed: probe.hub.closeCode,
+      gatewayCpuConnectPct: m.cpu0 !== undefined && m.t0 ? +((m.cpu0 - cpuStart) / ((m.t0 - tStart) / 1000) * 100).toFixed(0) : null,
       gatewayCpuPct: m.cpu0 !== undefined && m.cpu1 !== undefined ? +((m.cpu1 - m.cpu0) / steadyS * 100).toFixed(0) : null,
-      simEventLoopUtilization: report.simEventLoopUtilization
+      simEventLoopUtilization: report.simEventLoopUtilization,
+      probeEventLoopUtilization: probe.simEventLoopUtilization
     }
   } finally {
     await stop(gw.proc)
@@ -156,10 +189,10 @@ if (v.json) {
   console.log(JSON.stringify({ interval: Number(v.interval), steady, qos: Number(v.qos), results }, null, 2))
 } else {
   /** @type {string[][]} */
-  const rows = [['devices', 'connected', 'connect all', 'RSS before', 'RSS connected', 'RSS peak', 'KiB/device', 'msg/s', 'latency p50/p99/max', 'gw CPU', 'sim ELU']]
+  const rows = [['devices', 'connected', 'connect all', 'RSS before', 'RSS connected', 'RSS peak', 'KiB/device', 'msg/s', 'latency p50/p99/max', 'gw CPU connect/steady', 'sim ELU']]
   for (const r of results) {
     rows.push([String(r.devices), String(r.connected), `${r.connectAllS} s`, `${r.rssBeforeMiB} MiB`, `${r.rssConnectedMiB} MiB`, `${r.rssPeakMiB} MiB`,
-      String(r.kibPerDevice), String(r.msgsPerS), r.latencyMs ? `${r.latencyMs.p50}/${r.latencyMs.p99}/${r.latencyMs.max} ms` : '-', `${r.gatewayCpuPct}%`, String(r.simEventLoopUtilization)])
+      String(r.kibPerDevice), String(r.msgsPerS), r.latencyMs ? `${r.latencyMs.p50}/${r.latencyMs.p99}/${r.latencyMs.max} ms` : '-', `${r.gatewayCpuConnectPct}%/${r.gatewayCpuPct}%`, String(r.simEventLoopUtilization)])
   }
   const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '))

@@ -23,7 +23,8 @@ import WebSocket from 'ws'
 const HELP = `usage: node examples/device-sim.mjs [options]
 
   --url URL            broker (mqtt://localhost:1883)
-  --count N            devices (1), ids <prefix>-1 ... <prefix>-N
+  --count N            devices (1), ids <prefix>-1 ... <prefix>-N; 0 with --hub: only
+                       measure the readings of <prefix>-* devices run elsewhere
   --prefix P           client id prefix (dev)
   --interval MS        milliseconds between readings per device (5000)
   --kinds LIST         reading kinds, comma separated (temp)
@@ -96,7 +97,7 @@ function readOptions () {
   if (/[+#/]/.test(v.prefix ?? '')) fail('--prefix must not contain / + #')
   return {
     url: v.url ?? '',
-    count: int('count', v.count, 1, 100_000),
+    count: int('count', v.count, v.hub ? 0 : 1, 100_000),
     prefix: v.prefix ?? 'dev',
     interval: int('interval', v.interval, MIN_INTERVAL_MS, MAX_INTERVAL_MS),
     kinds,
@@ -389,6 +390,7 @@ async function main () {
   let everyoneUp = () => {}
   const allConnected = new Promise((resolve) => { everyoneUp = () => resolve(undefined) })
   const onFirstConnect = () => { if (++counters.connected === opts.count) everyoneUp() }
+  if (opts.count === 0) everyoneUp()
   let next = 0
   const worker = async () => {
     while (next < devices.length && !stopping) await /** @type {Device} */ (devices[next++]).start(onFirstConnect)
