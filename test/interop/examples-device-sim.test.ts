@@ -144,8 +144,21 @@ t.test('--report: connect time for all and delivery latency to a /ws hub client,
   t.match(sim.err(), /^# connected 20\/20 in \d+ ms$/m)
 })
 
+t.test('--count 0 --hub: a measuring client only, for devices run by another process', async (t) => {
+  const { urls } = await startGateway(t)
+  const devices = deviceSim(t, ['--url', urls.mqtt, '--count', '5', '--prefix', 'far', '--interval', '200', '--duration', '30'])
+  await devices.wait((o) => o.split('\n').filter((l) => / connected /.test(l)).length === 5, 'five devices')
+  const probe = deviceSim(t, ['--hub', urls.ws, '--count', '0', '--prefix', 'far', '--steady', '2', '--duration', '20', '--report'])
+  t.match(await probe.exited, { code: 0 })
+  const r = JSON.parse(probe.out())
+  t.match(r, { devices: 0, published: 0 })
+  t.ok(r.hub.received > 0, `it measured ${r.hub.received} readings of far-*`)
+  devices.proc.kill('SIGTERM')
+  await devices.exited
+})
+
 t.test('bad flags exit 2 with one line naming the flag', async (t) => {
-  for (const [flag, value] of [['--duration', '0'], ['--qos', '2'], ['--count', 'many'], ['--interval', '10']] as const) {
+  for (const [flag, value] of [['--duration', '0'], ['--qos', '2'], ['--count', 'many'], ['--interval', '10'], ['--count', '0']] as const) {
     const sim = deviceSim(t, ['--url', 'mqtt://127.0.0.1:1', flag, value])
     t.match(await sim.exited, { code: 2 }, `${flag} ${value}`)
     t.match(sim.err(), new RegExp(`^device-sim: ${flag} `), 'names the flag')
