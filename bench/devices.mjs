@@ -2,7 +2,8 @@
 // @ts-check
 // How many simulated devices one gateway holds: for each device count, a fresh built
 // gateway (node dist/cli/main.js --memory), then examples/device-sim.mjs --report with
-// a /ws hub client measuring delivery latency. The gateway's memory comes from
+// a /ws hub client measuring delivery latency (from --settle seconds after the last
+// device connected, for --steady seconds). The gateway's memory comes from
 // /proc/<pid>/status (VmRSS) before the devices connect and once they all are, its CPU
 // from /proc/<pid>/stat over the steady phase.
 //
@@ -32,6 +33,7 @@ const { values: v } = parseArgs({
     counts: { type: 'string', default: '1000,5000,10000' },
     interval: { type: 'string', default: '5000' },
     steady: { type: 'string', default: '40' },
+    settle: { type: 'string', default: '5' },
     'max-seconds': { type: 'string', default: '300' },
     concurrency: { type: 'string', default: '200' },
     qos: { type: 'string', default: '1' },
@@ -41,6 +43,8 @@ const { values: v } = parseArgs({
 const counts = (v.counts ?? '').split(',').map(Number)
 if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 50_000)) throw new Error('--counts: integers from 1 to 50000')
 const steady = Number(v.steady)
+const settle = Number(v.settle)
+if (!(settle >= 0 && settle <= 60)) throw new Error('--settle: 0 to 60 seconds')
 const maxSeconds = Number(v['max-seconds'])
 if (!(steady >= 1 && steady <= 600)) throw new Error('--steady: 1 to 600 seconds')
 if (!(maxSeconds > steady && maxSeconds <= 1800)) throw new Error('--max-seconds: more than --steady, at most 1800')
@@ -125,7 +129,7 @@ async function runOne (n) {
     const rssBefore = rssKiB(pid)
     const cpuStart = cpuSeconds(pid)
     const tStart = Date.now()
-    /** @type {{ rssConnected?: number, rssEnd?: number, rssMax: number, cpu0?: number, cpu1?: number, t0?: number, t1?: number }} */
+    /** @type {{ rssConnected?: number, rssEnd?: number, rssMax: number, cpuConnected?: number, tConnected?: number, cpu0?: number, cpu1?: number, t0?: number, t1?: number }} */
     const m = { rssMax: rssBefore }
     const sampler = setInterval(() => { try { m.rssMax = Math.max(m.rssMax, rssKiB(pid)) } catch {} }, 1000)
     /** @type {Promise<any> | undefined} */
@@ -134,14 +138,20 @@ async function runOne (n) {
     let probeStarted = () => {}
     const started = new Promise((resolve) => { probeStarted = () => resolve(undefined) })
     const devices = runSim(['--url', gw.urls.mqtt, '--count', String(n), '--prefix', 'bench', '--interval', String(v.interval), '--qos', String(v.qos),
-      '--keepalive', '60', '--concurrency', String(v.concurrency), '--steady', String(steady + PROBE_MARGIN_S), '--duration', String(maxSeconds)], (err) => {
-      if (m.t0 !== undefined || !err.includes('# connected')) return
+      '--keepalive', '60', '--concurrency', String(v.concurrency), '--steady', String(settle + steady + PROBE_MARGIN_S), '--duration', String(maxSeconds)], (err) => {
+      if (m.tConnected !== undefined || !err.includes('# connected')) return
       m.rssConnected = rssKiB(pid)
-      m.cpu0 = cpuSeconds(pid)
-      m.t0 = Date.now()
-      const probe = runSim(['--hub', gw.urls.ws, '--count', '0', '--prefix', 'bench', '--steady', String(steady), '--duration', String(steady + 60)])
-      probeReport = probe.report.then((r) => { m.rssEnd = rssKiB(pid); m.cpu1 = cpuSeconds(pid); m.t1 = Date.now(); return r })
-      probeStarted()
+      m.cpuConnected = cpuSeconds(pid)
+      m.tConnected = Date.now()
+      // The last connections' subscriptions are still being handled when the last
+      // CONNACK is out: measure the steady state from `settle` seconds later.
+      setTimeout(() => {
+        m.cpu0 = cpuSeconds(pid)
+        m.t0 = Date.now()
+        const probe = runSim(['--hub', gw.urls.ws, '--count', '0', '--prefix', 'bench', '--steady', String(steady), '--duration', String(steady + 60)])
+        probeReport = probe.report.then((r) => { m.rssEnd = rssKiB(pid); m.cpu1 = cpuSeconds(pid); m.t1 = Date.now(); return r })
+        probeStarted()
+      }, settle * 1000)
     })
     // The devices stop by themselves PROBE_MARGIN_S after the probe; --duration bounds the rest.
     const [report, probe] = await Promise.all([devices.report, Promise.race([started, devices.report]).then(() => probeReport)])
@@ -167,7 +177,7 @@ async function runOne (n) {
       deviceToGatewayMs: probe.hub.deviceToGatewayMs,
       gatewayToHubMs: probe.hub.gatewayToHubMs,
       hubClosed: probe.hub.closeCode,
-      gatewayCpuConnectPct: m.cpu0 !== undefined && m.t0 ? +((m.cpu0 - cpuStart) / ((m.t0 - tStart) / 1000) * 100).toFixed(0) : null,
+      gatewayCpuConnectPct: m.cpuConnected !== undefined && m.tConnected ? +((m.cpuConnected - cpuStart) / ((m.tConnected - tStart) / 1000) * 100).toFixed(0) : null,
       gatewayCpuPct: m.cpu0 !== undefined && m.cpu1 !== undefined ? +((m.cpu1 - m.cpu0) / steadyS * 100).toFixed(0) : null,
       simEventLoopUtilization: report.simEventLoopUtilization,
       probeEventLoopUtilization: probe.simEventLoopUtilization
@@ -189,10 +199,10 @@ if (v.json) {
   console.log(JSON.stringify({ interval: Number(v.interval), steady, qos: Number(v.qos), results }, null, 2))
 } else {
   /** @type {string[][]} */
-  const rows = [['devices', 'connected', 'connect all', 'RSS before', 'RSS connected', 'RSS peak', 'KiB/device', 'msg/s', 'latency p50/p99/max', 'gw CPU connect/steady', 'sim ELU']]
+  const rows = [['devices', 'connected', 'connect all', 'RSS before', 'RSS connected', 'RSS peak', 'KiB/device', 'msg/s', 'latency p50/p99/max', 'p99 dev->gw/gw->hub', 'gw CPU connect/steady', 'sim ELU']]
   for (const r of results) {
     rows.push([String(r.devices), String(r.connected), `${r.connectAllS} s`, `${r.rssBeforeMiB} MiB`, `${r.rssConnectedMiB} MiB`, `${r.rssPeakMiB} MiB`,
-      String(r.kibPerDevice), String(r.msgsPerS), r.latencyMs ? `${r.latencyMs.p50}/${r.latencyMs.p99}/${r.latencyMs.max} ms` : '-', `${r.gatewayCpuConnectPct}%/${r.gatewayCpuPct}%`, String(r.simEventLoopUtilization)])
+      String(r.kibPerDevice), String(r.msgsPerS), r.latencyMs ? `${r.latencyMs.p50}/${r.latencyMs.p99}/${r.latencyMs.max} ms` : '-', `${r.deviceToGatewayMs?.p99}/${r.gatewayToHubMs?.p99} ms`, `${r.gatewayCpuConnectPct}%/${r.gatewayCpuPct}%`, String(r.simEventLoopUtilization)])
   }
   const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '))
