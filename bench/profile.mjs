@@ -83,6 +83,9 @@ const show = (/** @type {string} */ title, /** @type {Map<string, number>} */ m)
   process.stdout.write(`\n${title}\n`)
   for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${(100 * v / total).toFixed(1).padStart(5)}%  ${k}\n`)
 }
+const idle = byFn.get('(idle) ') ?? 0
+const intervalUs = (prof.endTime - prof.startTime) / Math.max(1, prof.samples.length)
+process.stdout.write(`\nbusy: ${((total - idle) * intervalUs / 1e6).toFixed(2)} s of ${(total * intervalUs / 1e6).toFixed(2)} s sampled\n`)
 show('self time by module', byModule)
 show('self time by function', byFn)
 process.stdout.write(`\nprofile: ${join(outDir, file)}\n`)

@@ -12,6 +12,7 @@
  *   node bench/run.mjs [--reps 3] [--duration 5] [--only fanout,fanin,cross,latency,sweep,connections]
  *                      [--no-mosquitto] [--no-docs] [--conns 10000] [--pin auto|on|off]
  *   node bench/run.mjs --render [bench/results/latest.json]   rewrite the docs from a results file
+ *   node bench/run.mjs --only fanout --match gateway.mqtt --reps 5 --no-docs     a few measurements, for development
  *
  * Servers run pinned to core 0 and the load generator to core 1 (taskset) when the
  * machine is quiet (see pinning() in lib/servers.mjs), traffic
@@ -276,7 +277,8 @@ async function main () {
 
     /** @type {Record<string, { label: string, group: string, runs: Record<string, any>[], median?: any }>} */
     const measurements = {}
-    const plan = throughputPlan().filter((m) => servers[m.server])
+    const match = process.argv.includes('--match') ? String(process.argv[process.argv.indexOf('--match') + 1]).split(',') : undefined
+    const plan = throughputPlan().filter((m) => servers[m.server] && (!match || match.some((x) => m.id.includes(x))))
     const common = ['--warmup', String(opts.warmup), '--duration', String(opts.duration)]
     for (let rep = 1; rep <= opts.reps; rep++) {
       for (const m of plan) {

@@ -12,11 +12,12 @@ import type { WebSocket } from 'ws'
  * This Duplex implements `_writev`: everything written while the stream is corked or
  * while the previous frame is still being written goes out as one binary frame (MQTT
  * over WebSocket lets a frame carry several packets, [MQTT-6.0.0-1]). The write
- * callback fires only once ws has handed the frame to the socket, so a slow reader
- * fills the stream's buffer, `write()` returns false past the high-water mark, and
- * Aedes waits for 'drain' as it does on TCP.
+ * callback fires only once the socket has flushed the frame, so a slow reader fills
+ * the stream's buffer, `write()` returns false past the high-water mark, and Aedes
+ * waits for 'drain' as it does on TCP.
  *
- * Reading and closing behave as createWebSocketStream's.
+ * Reading and closing behave as createWebSocketStream's; control frames (ping, pong,
+ * close) stay with ws, and data frames stop once ws leaves the OPEN state.
  */
 export function createCoalescingWsStream (ws: WebSocket, opts: { writableHighWaterMark?: number } = {}): Duplex {
   let terminateOnDestroy = true
@@ -25,6 +26,36 @@ export function createCoalescingWsStream (ws: WebSocket, opts: { writableHighWat
   // as createWebSocketStream's _write does.
   const send = (data: Buffer, callback: (err?: Error | null) => void): void => {
     ws.send(data, { binary: true }, callback)
+  }
+
+  // The frame of several chunks is built in one buffer, header included, and written to
+  // the socket in one call: what ws.send would write for an unmasked binary frame with
+  // compression off (this server never masks or compresses), without its per-frame
+  // options object, header buffer and second socket write.
+  const sendFrame = (chunks: Array<{ chunk: unknown }>, callback: (err?: Error | null) => void): void => {
+    const socket = (ws as unknown as { _socket?: NodeJS.WritableStream | null })._socket
+    let size = 0
+    for (const c of chunks) size += (c.chunk as Buffer).length
+    if (ws.readyState !== ws.OPEN || !socket) {
+      send(Buffer.concat(chunks.map((c) => c.chunk as Buffer), size), callback)
+      return
+    }
+    const head = size < 126 ? 2 : size < 65536 ? 4 : 10
+    const frame = Buffer.allocUnsafe(head + size)
+    frame[0] = 0x82 // FIN, binary
+    if (head === 2) {
+      frame[1] = size
+    } else if (head === 4) {
+      frame[1] = 126
+      frame.writeUInt16BE(size, 2)
+    } else {
+      frame[1] = 127
+      frame.writeUInt32BE(Math.floor(size / 2 ** 32), 2)
+      frame.writeUInt32BE(size >>> 0, 6)
+    }
+    let at = head
+    for (const c of chunks) at += (c.chunk as Buffer).copy(frame, at)
+    socket.write(frame, callback)
   }
 
   const duplex = new Duplex({
@@ -38,19 +69,10 @@ export function createCoalescingWsStream (ws: WebSocket, opts: { writableHighWat
       if (ws.isPaused) ws.resume()
     },
     write (chunk: Buffer, _encoding, callback) {
-      send(chunk, callback)
+      sendFrame([{ chunk }], callback)
     },
     writev (chunks, callback) {
-      if (chunks.length === 1) {
-        send((chunks[0] as { chunk: Buffer }).chunk, callback)
-        return
-      }
-      let size = 0
-      for (const c of chunks) size += (c.chunk as Buffer).length
-      const frame = Buffer.allocUnsafe(size)
-      let at = 0
-      for (const c of chunks) at += (c.chunk as Buffer).copy(frame, at)
-      send(frame, callback)
+      sendFrame(chunks, callback)
     },
     final (callback) {
       const socket = (ws as unknown as { _socket: (NodeJS.WritableStream & { _writableState: { finished: boolean } }) | null })._socket
