@@ -102,7 +102,8 @@ function readOptions () {
     interval: int('interval', v.interval, MIN_INTERVAL_MS, MAX_INTERVAL_MS),
     kinds,
     qos: qos === 0 ? 0 : 1,
-    // Aedes refuses a keepalive of 0 (never time out) and above the gateway's limit.
+    // Not 0: with no keepalive the gateway never notices a device that went silent,
+    // and its presence would say online for ever. At most an hour, the same reason.
     keepalive: int('keepalive', v.keepalive, 1, 3600),
     duration: int('duration', v.duration, 1, MAX_DURATION_S),
     steady: v.steady === undefined ? undefined : int('steady', v.steady, 1, MAX_DURATION_S),
