@@ -1,6 +1,8 @@
 import { Aedes } from 'aedes'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
+import memoryPersistence from 'aedes-persistence'
+import { indexRetained } from './retained-index.js'
 import type { Acl, Door, Identity } from '../policy/acl.js'
 import type { Stats } from '../stats.js'
 import type { Store } from '../store/open-store.js'
@@ -88,7 +90,13 @@ export interface Durability {
  */
 export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const { acl, stats, limits, durability } = deps
-  const persistence = deps.persistence ?? (deps.store.onDisk ? new AsyncLevelPersistence(deps.store.db) : undefined)
+  let persistence = deps.persistence
+  if (!persistence) {
+    // The embedded store, with the retained index in front (see retained-index.ts).
+    const local = deps.store.onDisk ? new AsyncLevelPersistence(deps.store.db) : (memoryPersistence as unknown as () => unknown)()
+    await indexRetained(local as never, deps.store.onDisk ? deps.store.db : undefined)
+    persistence = local
+  }
   const broker = await Aedes.createBroker({
     id: deps.id,
     mq: deps.mq,
