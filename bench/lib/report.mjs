@@ -248,7 +248,7 @@ export function renderMarkdown (results, notes) {
 
 Last full run: **${results.date}**, \`${results.command}\`, ${results.durationSeconds} s.
 Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.distro} (${m.os}), Node ${m.node};
-${m.pinning}; load average at start ${m.loadAverageAtStart.join(' / ')} (the machine is shared, so absolute
+${m.pinning}; load average (1/5/15 min) ${m.loadAverageAtStart.join(' / ')} at the start${m.loadAverageAtEnd ? `, ${m.loadAverageAtEnd.join(' / ')} at the end` : ''} (the machine is shared, so absolute
 figures move between runs: compare the ratios, which are measured side by side in one run with the
 servers taking turns). Mosquitto: ${results.servers.mosquitto}.
 
