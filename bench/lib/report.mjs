@@ -160,7 +160,7 @@ export function renderTable (results) {
     '',
     connectionsText(results),
     '',
-    `targets met: ${met} of ${known} measured (${results.targets.length} in all); medians of ${results.options.reps} run(s) of ${results.options.duration} s; Mosquitto: ${results.servers.mosquitto}`
+    `targets met: ${met} of ${known} measured (${results.targets.length} in all); medians of ${results.options.reps} run(s) of ${results.options.duration} s (${results.options.minorReps ?? results.options.reps} for fan-in, latency, connections); Mosquitto: ${results.servers.mosquitto}`
   ].join('\n')
 }
 
@@ -252,7 +252,7 @@ ${m.pinning}; load average (1/5/15 min) ${m.loadAverageAtStart.join(' / ')} at t
 figures move between runs: compare the ratios, which are measured side by side in one run with the
 servers taking turns). Mosquitto: ${results.servers.mosquitto}.
 
-Each figure is the median of ${results.options.reps} runs of ${results.options.duration} s after ${results.options.warmup} s of warm-up.
+Each figure is the median of ${results.options.reps} runs (fan-out, cross-door) or ${results.options.minorReps ?? results.options.reps} runs (fan-in, latency, connections) of ${results.options.duration} s after ${results.options.warmup} s of warm-up.
 Fan-out: 1 publisher, 100 subscribers, one topic, ${results.options.payloadBytes}-byte payloads, QoS 0, closed loop with at most
 ${results.options.fanoutWindow} messages in flight. Fan-in: 100 publishers, 1 wildcard subscriber, at most ${results.options.faninWindow} in flight.
 Latency: open loop, 100 msg/s into 100 subscribers (10,000 deliveries/s), latency measured from the actual send (the generator's own lateness against its schedule is reported as "send lag").
