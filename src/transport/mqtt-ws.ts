@@ -4,10 +4,10 @@ import { handleMqttStream, type MqttDoorDeps } from './mqtt-tcp.js'
 import { createCoalescingWsStream } from './ws-duplex.js'
 
 /**
- * MQTT over WebSocket at /mqtt. A Duplex over ws 8 bridges the socket to a Node stream
- * for Aedes (websocket-stream, the usual choice, pins ws 3, which has published DoS
- * advisories); unlike ws's createWebSocketStream it sends the packets of one tick as
- * one frame (see ws-duplex.ts).
+ * MQTT over WebSocket at /mqtt. ws 8's createWebSocketStream bridges the socket to a
+ * Node stream for Aedes (websocket-stream, the usual choice, pins ws 3, which has
+ * published DoS advisories), with the packets of one tick sent as one frame (see
+ * ws-duplex.ts).
  */
 export function createMqttWsServer (deps: MqttDoorDeps): WebSocketServer {
   const wss = new WebSocketServer({
