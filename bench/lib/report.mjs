@@ -160,7 +160,8 @@ export function renderTable (results) {
     '',
     connectionsText(results),
     '',
-    `targets met: ${met} of ${known} measured (${results.targets.length} in all); medians of ${results.options.reps} run(s) of ${results.options.duration} s (${results.options.minorReps ?? results.options.reps} for fan-in, latency, connections); Mosquitto: ${results.servers.mosquitto}`
+    `targets met: ${met} of ${known} measured (${results.targets.length} in all); medians of ${results.options.reps} run(s) of ${results.options.duration} s (${results.options.minorReps ?? results.options.reps} for fan-in, latency, connections); Mosquitto: ${results.servers.mosquitto}`,
+    ...(results.options.quick ? ['quick run: one short run per measurement checks that everything works; its verdicts are not figures of record (docs/BENCH.md holds the last full run)'] : [])
   ].join('\n')
 }
 
