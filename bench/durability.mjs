@@ -4,13 +4,13 @@
 //  - MQTT QoS 1 publishes/s with the held PUBACK versus stock Aedes order,
 //    with an offline persistent session matching every message.
 // Usage: npm run build && node bench/durability.mjs [--seconds 4] [--rounds 3]
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import mqtt from 'mqtt'
+import { startGateway } from './lib/servers.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : dflt }
@@ -19,29 +19,16 @@ const ROUNDS = arg('rounds', 3)
 const WINDOW = 64
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
 
-/** @param {string[]} args */
-async function startGateway (args) {
+/** A gateway for one case: a fresh --data-dir unless the case runs --memory. @param {string[]} args */
+async function startCase (args) {
   const dir = mkdtempSync(join(tmpdir(), 'fusion-bench-dur-'))
   // The per-client message rate limit (1,000/s by default) would measure the limiter,
   // not the store: this bench is one client sending as fast as it is acked.
-  const argv = [join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--msg-rate', '0', ...(args.includes('--memory') ? [] : ['--data-dir', dir]), ...args]
-  const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'ignore'] })
-  const line = await new Promise((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error('no ready line')), 20000)
-    proc.stdout.on('data', (d) => {
-      out += d
-      const l = out.split('\n').find((x) => x.startsWith('mqtt-fusion ready'))
-      if (l) { clearTimeout(timer); resolve(l) }
-    })
-    proc.once('exit', (c) => reject(new Error(`exited ${c}`)))
-  })
-  const urls = Object.fromEntries(String(line).split(' ').slice(2).map((kv) => kv.split('=')))
+  const gw = await startGateway(root, undefined, ['--msg-rate', '0', ...(args.includes('--memory') ? [] : ['--data-dir', dir]), ...args])
   return {
-    urls,
+    urls: gw.urls,
     async stop () {
-      proc.kill('SIGTERM')
-      await new Promise((r) => proc.once('exit', r))
+      await gw.stop()
       rmSync(dir, { recursive: true, force: true })
     }
   }
@@ -109,7 +96,7 @@ for (let round = 0; round < ROUNDS; round++) {
   const names = round % 2 ? Object.keys(cases).reverse() : Object.keys(cases)
   for (const name of names) {
     const c = cases[/** @type {keyof typeof cases} */ (name)]
-    const g = await startGateway(c.args)
+    const g = await startCase(c.args)
     try { results[name].push(await c.run(g)) } finally { await g.stop() }
   }
 }

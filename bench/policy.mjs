@@ -11,13 +11,13 @@
 // Bounded: --seconds per round (default 4), --rounds (default 3), at most 2,000,000
 // messages per publisher per round, 10 minutes in all.
 // Usage: npm run build && node bench/policy.mjs [--seconds 4] [--rounds 3]
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import mqtt from 'mqtt'
+import { startGateway } from './lib/servers.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : dflt }
@@ -49,34 +49,9 @@ writeFileSync(aclFile, [
   'pattern write devices/%c/state'
 ].join('\n') + '\n')
 
-/** @param {string[]} args */
-async function startGateway (args) {
-  const argv = [join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory', ...args]
-  const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'ignore'] })
-  const line = await new Promise((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error('no ready line')), 20000)
-    proc.stdout.on('data', (d) => {
-      out += d
-      const l = out.split('\n').find((x) => x.startsWith('mqtt-fusion ready'))
-      if (l) { clearTimeout(timer); resolve(l) }
-    })
-    proc.once('exit', (c) => reject(new Error(`exited ${c}`)))
-  })
-  const urls = Object.fromEntries(String(line).split(' ').slice(2).map((kv) => kv.split('=')))
-  return {
-    urls,
-    stop: () => new Promise((resolve) => {
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
-      proc.once('exit', () => { clearTimeout(timer); resolve(undefined) })
-      proc.kill('SIGTERM')
-    })
-  }
-}
-
 /** One round: messages a second the subscriber receives while every publisher pushes. */
 async function round (args, auth) {
-  const gw = await startGateway(args)
+  const gw = await startGateway(root, undefined, ['--memory', ...args])
   const creds = auth ? { username: 'bench', password: 'bench-pw' } : {}
   let token = ''
   if (auth) {

@@ -142,9 +142,14 @@ function readyFields (line, prefix) {
  */
 export const GATEWAY_BENCH_FLAGS = ['--max-connections', '100000', '--max-connections-per-ip', '100000', '--connect-rate', '1000000', '--msg-rate', '0']
 
-/** @param {string} root project root @param {string | undefined} cpu */
-export function startGateway (root, cpu) {
-  const cmd = pinned(cpu, process.execPath, [join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory', ...GATEWAY_BENCH_FLAGS])
+/**
+ * The built gateway on loopback, ports 0, waiting for its ready line.
+ * @param {string} root project root
+ * @param {string | undefined} cpu
+ * @param {string[]} [args] the store and policy options (default: --memory and the bench flags)
+ */
+export function startGateway (root, cpu, args = ['--memory', ...GATEWAY_BENCH_FLAGS]) {
+  const cmd = pinned(cpu, process.execPath, [join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', ...args])
   return startProcess('gateway', cmd, (line) => readyFields(line, 'mqtt-fusion ready'), { cwd: root })
 }
 
