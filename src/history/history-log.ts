@@ -43,13 +43,18 @@ export class HistoryLog implements HistoryStore {
   readonly #maxPerTopic: number
   readonly #maxAgeMs: number
   #sweeper: NodeJS.Timeout | undefined
-  #pending: Array<{ type: 'put' | 'del', key: string, value?: HistoryRecord, seqTopic?: string, seq?: number }> = []
+  readonly #db: Db
+  // Operations appended since the last write began, in the order they were appended.
+  #pending: Array<{ type: 'put' | 'del', sublevel: any, key: string, value?: unknown }> = []
+  // Last sequence per topic among the pending records: one seq write per topic per batch.
+  #pendingSeqs = new Map<string, number>()
   #waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
-  #chain: Promise<void> = Promise.resolve()
+  #writing: Promise<void> | undefined
   #scheduled = false
   #closed = false
 
   private constructor (db: Db, opts: HistoryOptions) {
+    this.#db = db
     this.#records = db.sublevel('history', { valueEncoding: 'json' })
     this.#seqs = db.sublevel('history-seq', { valueEncoding: 'json' })
     this.#maxPerTopic = opts.maxPerTopic ?? 1000
@@ -78,8 +83,9 @@ export class HistoryLog implements HistoryStore {
     const seq = this.lastSeq(record.topic) + 1
     this.#last.set(record.topic, seq)
     const full: HistoryRecord = { seq, ...record }
-    this.#pending.push({ type: 'put', key: seqKey(record.topic, seq), value: full, seqTopic: record.topic, seq })
-    if (seq > this.#maxPerTopic) this.#pending.push({ type: 'del', key: seqKey(record.topic, seq - this.#maxPerTopic) })
+    this.#pending.push({ type: 'put', sublevel: this.#records, key: seqKey(record.topic, seq), value: full })
+    if (seq > this.#maxPerTopic) this.#pending.push({ type: 'del', sublevel: this.#records, key: seqKey(record.topic, seq - this.#maxPerTopic) })
+    this.#pendingSeqs.set(record.topic, seq)
     const stored = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }))
     this.#schedule()
     return { seq, stored }
@@ -123,8 +129,10 @@ export class HistoryLog implements HistoryStore {
 
   /** Resolves once everything appended so far is stored (or failed). */
   flushed (): Promise<void> {
-    if (this.#pending.length) this.#flushNow()
-    return this.#chain.catch(() => {})
+    if (!this.#pending.length) return this.#writing ?? Promise.resolve()
+    const done = new Promise<void>((resolve) => this.#waiters.push({ resolve, reject: () => resolve() }))
+    this.#flushNow()
+    return done
   }
 
   /** Stores what is pending and refuses further appends; safe to call twice. */
@@ -132,38 +140,42 @@ export class HistoryLog implements HistoryStore {
     if (!this.#closed) {
       this.#closed = true
       clearInterval(this.#sweeper)
-      if (this.#pending.length) this.#flushNow()
     }
-    await this.#chain.catch(() => {})
+    await this.flushed()
   }
 
   #schedule (): void {
-    if (this.#scheduled) return
+    if (this.#scheduled || this.#writing) return
     this.#scheduled = true
-    // One batch per turn of the event loop: a burst of appends is one write.
-    setImmediate(() => { this.#scheduled = false; if (this.#pending.length) this.#flushNow() })
+    // A burst of appends in one turn of the event loop is one write.
+    setImmediate(() => { this.#scheduled = false; this.#flushNow() })
   }
 
+  /**
+   * Group commit: one batch is written at a time, and everything appended while it is
+   * being written goes into the next one. Under load batches grow instead of queueing
+   * up: each native batch call costs the event loop more than the records in it do.
+   * Records, deletions and sequence numbers go in one atomic batch, so a crash never
+   * leaves a record without its sequence (or the reverse).
+   */
   #flushNow (): void {
-    const ops = this.#pending
+    if (this.#writing || !this.#pending.length) return
+    const ops: Array<{ type: 'put' | 'del', sublevel: any, key: string, value?: unknown }> = this.#pending
     const waiters = this.#waiters
+    for (const [key, value] of this.#pendingSeqs) ops.push({ type: 'put', sublevel: this.#seqs, key, value })
     this.#pending = []
+    this.#pendingSeqs = new Map()
     this.#waiters = []
-    const seqOps = new Map<string, number>()
-    for (const op of ops) if (op.seqTopic !== undefined) seqOps.set(op.seqTopic, op.seq as number)
-    this.#chain = this.#chain.catch(() => {}).then(async () => {
-      try {
-        await Promise.all([
-          this.#records.batch(ops.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key }))),
-          this.#seqs.batch([...seqOps].map(([key, value]) => ({ type: 'put', key, value })))
-        ])
-        for (const w of waiters) w.resolve()
-      } catch (cause) {
-        // Each waiter hears of the failure; the chain itself stays settled so the next
-        // batch still runs (and nothing is left as an unhandled rejection).
-        const err = new FusionError('STORE_FAILED', 'the history log could not store the message', { cause })
-        for (const w of waiters) w.reject(err)
-      }
+    this.#writing = this.#db.batch(ops as any).then(() => {
+      for (const w of waiters) w.resolve()
+    }, (cause: unknown) => {
+      // Each waiter hears of the failure; nothing is left as an unhandled rejection and
+      // the next batch still runs.
+      const err = new FusionError('STORE_FAILED', 'the history log could not store the message', { cause })
+      for (const w of waiters) w.reject(err)
+    }).finally(() => {
+      this.#writing = undefined
+      this.#flushNow()
     })
   }
 }
