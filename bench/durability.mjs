@@ -3,6 +3,7 @@
 //  - chat messages/s acked over /ws with the on-disk log versus --memory;
 //  - MQTT QoS 1 publishes/s with the held PUBACK versus stock Aedes order,
 //    with an offline persistent session matching every message.
+// `npm run bench` runs it as one of its parts (measureDurability); on its own:
 // Usage: npm run build && node bench/durability.mjs [--seconds 4] [--rounds 3]
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,13 +12,11 @@ import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import mqtt from 'mqtt'
 import { startGateway } from './lib/servers.mjs'
+import { median } from './lib/samples.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const arg = (name, dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : dflt }
-const SECONDS = arg('seconds', 4)
-const ROUNDS = arg('rounds', 3)
 const WINDOW = 64
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
+let SECONDS = 4
 
 /** A gateway for one case: a fresh --data-dir unless the case runs --memory. @param {string[]} args */
 async function startCase (args) {
@@ -89,29 +88,45 @@ const cases = {
   qos1Stock: { args: ['--hold-puback', 'false'], run: (g) => qos1Rate(g.urls.mqtt) }
 }
 
-/** @type {Record<string, number[]>} */
-const results = Object.fromEntries(Object.keys(cases).map((k) => [k, []]))
-for (let round = 0; round < ROUNDS; round++) {
-  // Alternate the order each round so drift on a noisy machine does not favour one side.
-  const names = round % 2 ? Object.keys(cases).reverse() : Object.keys(cases)
-  for (const name of names) {
-    const c = cases[/** @type {keyof typeof cases} */ (name)]
-    const g = await startCase(c.args)
-    try { results[name].push(await c.run(g)) } finally { await g.stop() }
+/**
+ * Every case once per round, the order alternating; ratios are the median of each
+ * round's own ratio (the two sides of a round ran within seconds of each other).
+ * @param {{ seconds?: number, rounds?: number, log?: (msg: string) => void }} [o]
+ */
+export async function measureDurability (o = {}) {
+  SECONDS = o.seconds ?? 4
+  const rounds = o.rounds ?? 3
+  /** @type {Record<string, number[]>} */
+  const raw = Object.fromEntries(Object.keys(cases).map((k) => [k, []]))
+  for (let round = 0; round < rounds; round++) {
+    // Alternate the order each round so drift on a noisy machine does not favour one side.
+    const names = round % 2 ? Object.keys(cases).reverse() : Object.keys(cases)
+    for (const name of names) {
+      const c = cases[/** @type {keyof typeof cases} */ (name)]
+      const g = await startCase(c.args)
+      try { raw[name]?.push(await c.run(g)) } finally { await g.stop() }
+      o.log?.(`[${round + 1}/${rounds}] durability ${name}: ${Math.round(raw[name]?.at(-1) ?? 0)} msg/s`)
+    }
   }
+  const medians = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, median(v)]))
+  const paired = (/** @type {string} */ a, /** @type {string} */ b) => median((raw[a] ?? []).map((x, i) => x / (raw[b]?.[i] ?? NaN)))
+  return { seconds: SECONDS, rounds, window: WINDOW, raw, medians, chatRatio: paired('chatDisk', 'chatMemory'), qosRatio: paired('qos1Held', 'qos1Stock') }
 }
-const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]))
-const rows = [
-  ['chat msg/s acked, on-disk log', m.chatDisk],
-  ['chat msg/s acked, --memory', m.chatMemory],
-  ['QoS 1 msg/s, held PUBACK', m.qos1Held],
-  ['QoS 1 msg/s, stock Aedes order', m.qos1Stock]
-]
-console.log(`durability cost, medians of ${ROUNDS} rounds of ${SECONDS} s, window ${WINDOW}`)
-for (const [k, v] of rows) console.log(`${String(k).padEnd(34)} ${Math.round(Number(v))}`)
-const chatRatio = m.chatDisk / m.chatMemory
-const qosRatio = m.qos1Held / m.qos1Stock
-console.log(`chat disk/memory ratio ${chatRatio.toFixed(2)} (loss ${(100 * (1 - chatRatio)).toFixed(0)}%, goal < 30%)`)
-console.log(`QoS 1 held/stock ratio ${qosRatio.toFixed(2)} (loss ${(100 * (1 - qosRatio)).toFixed(0)}%, goal < 30%)`)
-mkdirSync(join(root, 'bench', 'results'), { recursive: true })
-writeFileSync(join(root, 'bench', 'results', 'durability.json'), JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, raw: results, medians: m, chatRatio, qosRatio }, null, 2))
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const arg = (/** @type {string} */ name, /** @type {number} */ dflt) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : dflt }
+  const r = await measureDurability({ seconds: arg('seconds', 4), rounds: arg('rounds', 3) })
+  const m = r.medians
+  const rows = [
+    ['chat msg/s acked, on-disk log', m.chatDisk],
+    ['chat msg/s acked, --memory', m.chatMemory],
+    ['QoS 1 msg/s, held PUBACK', m.qos1Held],
+    ['QoS 1 msg/s, stock Aedes order', m.qos1Stock]
+  ]
+  console.log(`durability cost, medians of ${r.rounds} rounds of ${r.seconds} s, window ${WINDOW}`)
+  for (const [k, v] of rows) console.log(`${String(k).padEnd(34)} ${Math.round(Number(v))}`)
+  console.log(`chat disk/memory ratio ${(r.chatRatio ?? NaN).toFixed(2)} (loss ${(100 * (1 - (r.chatRatio ?? NaN))).toFixed(0)}%, goal < 30%)`)
+  console.log(`QoS 1 held/stock ratio ${(r.qosRatio ?? NaN).toFixed(2)} (loss ${(100 * (1 - (r.qosRatio ?? NaN))).toFixed(0)}%, goal < 30%)`)
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true })
+  writeFileSync(join(root, 'bench', 'results', 'durability.json'), JSON.stringify({ date: new Date().toISOString(), ...r }, null, 2))
+}

@@ -9,7 +9,7 @@
  *
  *   npm run bench                  full run (about 10-15 minutes on 2 cores)
  *   npm run bench -- --quick       smoke check (under a minute)
- *   node bench/run.mjs [--reps 3] [--duration 5] [--only fanout,fanin,cross,latency,sweep,connections]
+ *   node bench/run.mjs [--reps 3] [--duration 5] [--only fanout,fanin,cross,latency,sweep,connections,durability]
  *                      [--no-mosquitto] [--no-docs] [--conns 10000] [--pin auto|on|off]
  *   node bench/run.mjs --render [bench/results/latest.json]   rewrite the docs from a results file
  *   node bench/run.mjs --only fanout --match gateway.mqtt --reps 5 --no-docs     a few measurements, for development
@@ -27,7 +27,8 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { cpuOf, pinned, pinning, rssOf, startAedes, startGateway, startMosquitto, startWsBroadcast } from './lib/servers.mjs'
 import { median, round3 } from './lib/samples.mjs'
-import { buildTargets, renderMarkdown, renderTable, renderSvg } from './lib/report.mjs'
+import { buildTargets, renderMarkdown, renderReadmeSection, renderTable, renderSvg } from './lib/report.mjs'
+import { measureDurability } from './durability.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const LOADGEN = join(ROOT, 'bench/loadgen.mjs')
@@ -275,7 +276,17 @@ function writeDocs (results) {
   if (svg) writeFileSync(join(ROOT, 'docs/bench-latency.svg'), svg)
   const notesPath = join(ROOT, 'bench/NOTES.md')
   writeFileSync(join(ROOT, 'docs/BENCH.md'), renderMarkdown(results, existsSync(notesPath) ? readFileSync(notesPath, 'utf8') : ''))
-  log('wrote docs/BENCH.md, docs/bench-latest.json, docs/bench-latency.svg')
+  // The README's performance section is the same table, between its two markers.
+  const readmePath = join(ROOT, 'README.md')
+  const readme = readFileSync(readmePath, 'utf8')
+  const begin = readme.indexOf('<!-- bench:begin -->')
+  const end = readme.indexOf('<!-- bench:end -->')
+  if (begin >= 0 && end > begin) {
+    writeFileSync(readmePath, readme.slice(0, begin) + '<!-- bench:begin -->\n' + renderReadmeSection(results) + '\n' + readme.slice(end))
+    log('wrote docs/BENCH.md, docs/bench-latest.json, docs/bench-latency.svg and the README performance section')
+  } else {
+    log('wrote docs/BENCH.md, docs/bench-latest.json, docs/bench-latency.svg (README has no bench markers)')
+  }
 }
 
 async function main () {
@@ -411,6 +422,11 @@ async function main () {
       }
     }
 
+    // Issue 4: what the on-disk log and the held PUBACK cost, each case on a fresh gateway.
+    /** @type {Record<string, any> | undefined} */
+    let durability
+    if (opts.wants('durability')) durability = await measureDurability({ seconds: opts.quick ? 1 : 4, rounds: minorReps, log })
+
     const results = {
       date: startedAt.toISOString(),
       durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
@@ -421,6 +437,7 @@ async function main () {
       measurements,
       sweep,
       connections,
+      durability,
       targets: /** @type {any[]} */ ([])
     }
     results.targets = buildTargets(results)

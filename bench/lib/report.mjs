@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Turns one bench run's results into the targets of issue 7, the printed table, the
+ * Turns one bench run's results into the targets of issues 7 and 4, the printed table, the
  * latency-versus-load SVG (drawn here, no library) and docs/BENCH.md.
  */
 
@@ -74,6 +74,18 @@ export function buildTargets (results) {
       detail: a ? `p50 ${fmt(a.p50)} ms, max ${fmt(a.max)} ms, delivered ${fmt((a.delivered ?? 0) * 100, 1)}%` : 'not measured'
     })
   }
+  // Issue 4: the durable path may cost at most 30 % of the throughput it replaces.
+  const d = results.durability
+  const durable = (/** @type {string} */ name, /** @type {number | null | undefined} */ value, /** @type {string} */ num, /** @type {string} */ den) => out.push({
+    name,
+    kind: 'ratio',
+    value: value ?? null,
+    target: 0.7,
+    met: value === null || value === undefined ? null : value >= 0.7,
+    detail: d ? `${int(d.medians[num])} / ${int(d.medians[den])} msg/s` : 'not measured'
+  })
+  durable('durability: chat acked over /ws, on-disk log / --memory', d?.chatRatio, 'chatDisk', 'chatMemory')
+  durable('durability: MQTT QoS 1, held PUBACK / stock Aedes order', d?.qosRatio, 'qos1Held', 'qos1Stock')
   const c = results.connections?.median
   if (c) {
     const measured = results.connections.perDoor * 2
@@ -260,7 +272,7 @@ Latency: open loop, 100 msg/s into 100 subscribers (10,000 deliveries/s), latenc
 "CPU-normalised" divides each side by the server CPU seconds it used (deliveries per CPU-second), which
 noise from other work on the machine moves less than msg/s.
 
-## Targets (issue 7): ${met} of ${known} met
+## Targets (issues 7 and 4): ${met} of ${known} met
 
 ${targetsTable(results)}
 
@@ -283,5 +295,28 @@ node bench/loadgen.mjs fanout --pub mqtt://127.0.0.1:1883 --sub ws://127.0.0.1:3
 \`\`\`
 
 ${notes.trim()}
+`
+}
+
+/** The README's performance section (between its bench markers). @param {any} results */
+export function renderReadmeSection (results) {
+  const m = results.machine
+  const met = results.targets.filter((/** @type {Target} */ t) => t.met === true).length
+  const known = results.targets.filter((/** @type {Target} */ t) => t.met !== null).length
+  return `## Performance
+
+\`npm run bench\` starts, in one run, the gateway, a standalone Aedes broker, a raw \`ws\`
+broadcast server and Mosquitto, drives them with the project's own load generator on
+127.0.0.1 and prints the ratios below, then measures what durability costs (the on-disk
+history log against \`--memory\`, the held QoS 1 PUBACK against stock Aedes order;
+\`node bench/durability.mjs\` alone). \`npm run bench -- --quick\` is a smoke check.
+Last run on this machine: ${results.date}; ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.distro} (${m.os}), Node ${m.node}. Full figures, method and what
+changed to reach them: [docs/BENCH.md](docs/BENCH.md).
+
+Targets (issues 7 and 4): ${met} of ${known} met
+
+${targetsTable(results)}
+
+![latency versus load](docs/bench-latency.svg)
 `
 }
