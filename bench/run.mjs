@@ -282,7 +282,7 @@ function writeDocs (results) {
   const begin = readme.indexOf('<!-- bench:begin -->')
   const end = readme.indexOf('<!-- bench:end -->')
   if (begin >= 0 && end > begin) {
-    writeFileSync(readmePath, readme.slice(0, begin) + '<!-- bench:begin -->\n' + renderReadmeSection(results) + '\n' + readme.slice(end))
+    writeFileSync(readmePath, readme.slice(0, begin) + '<!-- bench:begin -->\n' + renderReadmeSection(results) + readme.slice(end))
     log('wrote docs/BENCH.md, docs/bench-latest.json, docs/bench-latency.svg and the README performance section')
   } else {
     log('wrote docs/BENCH.md, docs/bench-latest.json, docs/bench-latency.svg (README has no bench markers)')
