@@ -3,6 +3,7 @@ import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'ae
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import memoryPersistence from 'aedes-persistence'
 import { indexRetained } from './retained-index.js'
+import { deliverAtGrantedQos, queueOncePerSession, trackSubscriptionChanges } from './overlap-qos.js'
 import type { Acl, Door, Identity } from '../policy/acl.js'
 import type { Stats } from '../stats.js'
 import type { Store } from '../store/open-store.js'
@@ -97,6 +98,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     await indexRetained(local as never, deps.store.onDisk ? deps.store.db : undefined)
     persistence = local
   }
+  queueOncePerSession(persistence)
   const broker = await Aedes.createBroker({
     id: deps.id,
     mq: deps.mq,
@@ -114,6 +116,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // A socket that connects and says nothing holds a slot this long (Aedes: 30 s).
     connectTimeout: 10_000,
     preConnect (client, packet, done) {
+      deliverAtGrantedQos(client)
       const reason = connectCloseReason(packet)
       if (reason) {
         stats.dropped.badInput++
@@ -212,5 +215,6 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const noisy = throttledLog(deps.log)
   broker.on('clientError', (client, err) => noisy('warn', `mqtt client ${client.id} dropped: ${err.message}`))
   broker.on('connectionError', (_client, err) => noisy('warn', `mqtt connection dropped before CONNECT: ${err.message}`))
+  trackSubscriptionChanges(broker)
   return broker
 }

@@ -322,10 +322,55 @@ t.test('exactly once per client with overlapping filters', async (t) => {
     // [MQTT-3.3.5-1] at least one copy; the server MAY send one per matching subscription.
     t.ok(copies.length >= 1 && copies.length <= 3, `1 to 3 copies (got ${copies.length})`)
     t.ok(copies.every((x) => x.payload.toString() === 'q1'), 'each copy intact')
-    // [MQTT-3.3.5-1] also says "respecting the maximum QoS of all the matching subscriptions":
-    // Aedes 1.2 dedupes to the first match's QoS (moscajs/aedes#1074, open upstream).
-    t.ok(copies.some((x) => x.qos === 1), `delivered at the highest granted QoS, 1 (got ${copies.map((x) => x.qos).join(', ')})`,
-      { todo: 'Aedes 1.2 delivers at the QoS of the first matching subscription: moscajs/aedes#1074' })
+    // [MQTT-3.3.5-1] also says "respecting the maximum QoS of all the matching subscriptions".
+    // Stock Aedes 1.2 gave QoS 0 here (moscajs/aedes#1074); src/broker/overlap-qos.ts fixes it.
+    t.same(copies.map((x) => x.qos), [1], 'one copy, at the highest granted QoS, 1, though the exact-topic subscription is QoS 0')
+  })
+
+  for (const door of ['mqtt', 'mqtt-ws'] as const) {
+    t.test(`${door}: a delivery's QoS is min(published, highest granted of the matching subscriptions)`, async (t) => {
+      const sub = await mqttClient(t, urls[door], `g-sub-${door}`)
+      const pub = await mqttClient(t, urls.mqtt, `g-pub-${door}`)
+      const base = `granted/${door}`
+      // A QoS 1 wildcard subscription gets a QoS 2 publish at QoS 1 (MQTT 3.1.1 section 3.8.4).
+      await sub.client.subscribeAsync({ [`${base}/w/+`]: { qos: 1 } })
+      await pub.client.publishAsync(`${base}/w/x`, 'q2', { qos: 2 })
+      t.equal((await sub.waitFor((m) => m.topic === `${base}/w/x`, 'the QoS 2 publish')).qos, 1, 'QoS 2 through a QoS 1 wildcard arrives at QoS 1')
+      // Overlap with QoS 2 the highest (the Paho interoperability case): one copy at QoS 2.
+      await sub.client.subscribeAsync({ [`${base}/p/#`]: { qos: 2 }, [`${base}/p/+`]: { qos: 1 } })
+      await pub.client.publishAsync(`${base}/p/a`, 'p2', { qos: 2 })
+      await pub.client.publishAsync(`${base}/p/a`, 'p1', { qos: 1 })
+      await pub.client.publishAsync(`${base}/p/a`, 'p0', { qos: 0 })
+      await sub.waitFor((m) => m.payload.toString() === 'p0', 'the QoS 0 publish')
+      const p = sub.received.filter((m) => m.topic === `${base}/p/a`).map((m) => `${m.payload.toString()}:${m.qos}`)
+      t.same(p, ['p2:2', 'p1:1', 'p0:0'], 'each publish once, at min(its QoS, 2)')
+      // A retained QoS 1 message, then a QoS 0 wildcard subscription: it arrives at QoS 0.
+      await pub.client.publishAsync(`${base}/r/x`, 'kept', { qos: 1, retain: true })
+      await sub.client.subscribeAsync({ [`${base}/r/#`]: { qos: 0 } })
+      const r = await sub.waitFor((m) => m.topic === `${base}/r/x`, 'the retained message')
+      t.same([r.retain, r.qos], [true, 0], 'a retained QoS 1 message through a QoS 0 wildcard arrives at QoS 0, retained')
+      await pub.client.publishAsync(`${base}/r/x`, '', { qos: 1, retain: true })
+      // Dropping the higher subscription lowers the QoS again.
+      await sub.client.unsubscribeAsync(`${base}/p/#`)
+      await pub.client.publishAsync(`${base}/p/a`, 'after', { qos: 2 })
+      t.equal((await sub.waitFor((m) => m.payload.toString() === 'after', 'the publish after unsubscribe')).qos, 1, 'after UNSUBSCRIBE of the QoS 2 filter, QoS 1')
+    })
+  }
+
+  t.test('a persistent session with overlapping subscriptions gets its queued messages once, at the highest granted QoS', async (t) => {
+    const id = 'g-persist'
+    const first = await mqttClient(t, urls.mqtt, id, { clean: false })
+    await first.client.subscribeAsync({ 'gp/a': { qos: 0 }, 'gp/+': { qos: 1 }, 'gp/#': { qos: 1 } })
+    await first.client.endAsync()
+    const pub = await mqttClient(t, urls.mqtt, 'g-persist-pub')
+    for (let i = 0; i < 5; i++) await pub.client.publishAsync('gp/a', `q${i}`, { qos: 1 })
+    const back = await mqttClient(t, urls.mqtt, id, { clean: false })
+    await back.waitFor((m) => m.payload.toString() === 'q4', 'the last queued message')
+    await pub.client.publishAsync('gp/a', 'live', { qos: 1 })
+    await back.waitFor((m) => m.payload.toString() === 'live', 'a live message')
+    const got = back.received.filter((m) => m.topic === 'gp/a').map((m) => `${m.payload.toString()}:${m.qos}`)
+    t.same(got, ['q0:1', 'q1:1', 'q2:1', 'q3:1', 'q4:1', 'live:1'], 'queued and live, each once, at QoS 1')
+    await back.client.endAsync()
   })
 })
 
