@@ -18,7 +18,7 @@ const hostPort = (mqttUrl: string): string[] => {
   return ['-h', u.hostname, '-p', u.port]
 }
 
-interface PubOptions { qos?: 0 | 1, retain?: boolean, clientId?: string, stdin?: Buffer, file?: string, args?: string[] }
+interface PubOptions { qos?: 0 | 1 | 2, retain?: boolean, clientId?: string, stdin?: Buffer, file?: string, args?: string[] }
 
 /** Runs mosquitto_pub once; resolves with its exit code and stderr (killed after 10 s). */
 function mosquittoPub (mqttUrl: string, topic: string, message: string | null, o: PubOptions = {}): Promise<{ code: number | null, stderr: string }> {
@@ -218,6 +218,16 @@ t.test('QoS 1 end to end', { skip }, async (t) => {
   t.match(await c.waitMessage('q/from-pub'), { payload: 'one', qos: 1 }, 'and /ws sees qos 1')
   await c.request({ type: 'publish', topic: 'q/from-ws', payload: 'two', qos: 1 })
   t.match(await sub.waitFor((m) => m.topic === 'q/from-ws', 'q/from-ws'), { text: 'two', qos: 1 }, '/ws qos 1 -> mosquitto_sub -q 1')
+})
+
+t.test('mosquitto_sub -q 1 on a wildcard gets mosquitto_pub -q 2 at QoS 1, and a QoS 0 wildcard a retained QoS 1 at QoS 0', { skip }, async (t) => {
+  const { urls } = await startGateway(t)
+  const sub = await openSub(t, urls.mqtt, ['g/+'], { qos: 1 })
+  await pub(urls.mqtt, 'g/two', 'sent at 2', { qos: 2 })
+  t.match(await sub.waitFor((m) => m.topic === 'g/two', 'g/two'), { text: 'sent at 2', qos: 1 }, 'min(2, granted 1) = 1 (section 3.8.4)')
+  await pub(urls.mqtt, 'gr/kept', 'retained at 1', { qos: 1, retain: true })
+  const late = await openSub(t, urls.mqtt, ['gr/#'], { qos: 0 })
+  t.match(await late.waitFor((m) => m.topic === 'gr/kept', 'gr/kept'), { text: 'retained at 1', qos: 0, retain: true }, 'min(1, granted 0) = 0')
 })
 
 t.test('binary payloads via -s and -f, and back from /ws byte for byte', { skip }, async (t) => {
