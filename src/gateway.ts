@@ -51,6 +51,11 @@ export interface Gateway {
   listen (): Promise<GatewayUrls>
   /** Closes everything under one deadline; idempotent, the same promise each time. */
   close (): Promise<void>
+  /**
+   * Rereads the users and ACL files (the CLI does it on SIGHUP); throws BAD_OPTION
+   * naming a bad file, and then nothing changed. Says what it reloaded.
+   */
+  reload (): string[]
 }
 
 export interface CreateGatewayExtras {
@@ -216,7 +221,8 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
           mqtts: `mqtts://${host}:${(mqtts.address() as AddressInfo).port}`
         }
       },
-      close
+      close,
+      reload: () => policy.reload()
     }
   } catch (err) {
     for (const step of steps.reverse()) { try { await step() } catch {} }

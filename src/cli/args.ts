@@ -53,7 +53,9 @@ export const USAGE = `Usage: mqtt-fusion [options]
   --msg-rate N           messages a second per client, every door (default 1000; 0 = off)
   --max-payload N        largest payload in bytes (default 262144)
   -h, --help             this text
-  -v, --version          the version`
+  -v, --version          the version
+
+ Signals: SIGINT/SIGTERM stop (WebSocket clients get 1001); SIGHUP rereads --users and --acl.`
 
 export interface CliRequest {
   readonly help: boolean

@@ -51,6 +51,15 @@ async function main (): Promise<void> {
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
+  // As Mosquitto does: SIGHUP rereads the users and ACL files; a bad file changes nothing.
+  process.on('SIGHUP', () => {
+    try {
+      const done = gateway.reload()
+      log('info', done.length ? `reloaded ${done.join('; ')}` : 'SIGHUP: nothing to reload (no --users, no --acl)')
+    } catch (err) {
+      log('error', `SIGHUP: nothing reloaded, the previous users and rules stay: ${(err as Error).message}`)
+    }
+  })
   // The TLS doors, when on, follow the four keys every reader knows.
   const tls = (['https', 'wss', 'mqtt-wss', 'mqtts'] as const).filter((k) => urls[k]).map((k) => ` ${k}=${urls[k]}`).join('')
   process.stdout.write(`mqtt-fusion ready http=${urls.http} ws=${urls.ws} mqtt-ws=${urls['mqtt-ws']} mqtt=${urls.mqtt}${tls}\n`)

@@ -3,7 +3,7 @@ import { isIP, type Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { FusionError } from '../errors.js'
 import type { GatewayOptions } from '../options.js'
-import { createDefaultAcl, type Acl, type Door } from './acl.js'
+import { createDefaultAcl, type Acl, type Door, type Identity } from './acl.js'
 import { loadAclFile } from './acl-file.js'
 import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
@@ -33,6 +33,19 @@ export interface GatewayPolicy {
   readonly admitSocket: (socket: Socket) => boolean
   /** With auth on, who a /ws connection is (or why not); undefined with auth off. */
   readonly identifyHub: ((req: IncomingMessage) => string | FusionError) | undefined
+  /**
+   * Rereads the users file and the ACL file (SIGHUP). All or nothing: when either file
+   * is missing or bad, the error names it and both stay as they were. Returns what was
+   * reloaded, empty when the gateway runs without either file.
+   */
+  reload (): string[]
+}
+
+/** An ACL whose rules can be replaced while the doors hold on to it. */
+class SwappableAcl implements Acl {
+  constructor (public current: Acl) {}
+  checkPublish (who: Identity, topic: string): void { this.current.checkPublish(who, topic) }
+  checkSubscribe (who: Identity, filter: string): void { this.current.checkSubscribe(who, filter) }
 }
 
 function readPem (file: string, flag: string): Buffer {
@@ -53,13 +66,14 @@ function isLoopback (host: string): boolean {
  * `acl` overrides the ACL (embedding and tests).
  */
 export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, log: LogLike, acl?: Acl): GatewayPolicy {
-  const theAcl = acl ?? (options.acl ? loadAclFile(options.acl) : createDefaultAcl())
+  const theAcl = new SwappableAcl(acl ?? (options.acl ? loadAclFile(options.acl) : createDefaultAcl()))
+  let users: UserStore | undefined
   const tls = options.tlsCert && options.tlsKey
     ? { cert: readPem(options.tlsCert, 'tls-cert'), key: readPem(options.tlsKey, 'tls-key') }
     : undefined
   let auth: Auth | undefined
   if (options.users) {
-    const users = UserStore.load(options.users)
+    users = UserStore.load(options.users)
     const secret = loadTokenSecret(options.tokenSecret, options.users, (m) => log('warn', m))
     auth = new Auth({ users, secret, tokenTtlMs: options.tokenTtlS * 1000 })
     log('info', `auth is on: ${users.size} user(s) from ${options.users}`)
@@ -82,6 +96,21 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
     admitSocket: (socket) => admitSocket(guard, socket, refused),
     identifyHub: ready
       ? (req) => { try { return ready.userOfRequest(req) } catch (err) { return err as FusionError } }
-      : undefined
+      : undefined,
+    reload () {
+      // Read both before changing either, so a bad file leaves the old policy whole.
+      const nextUsers = options.users && users ? UserStore.load(options.users) : undefined
+      const nextAcl = options.acl && !acl ? loadAclFile(options.acl) : undefined
+      const done: string[] = []
+      if (nextUsers && users) {
+        users.replaceWith(nextUsers)
+        done.push(`--users ${options.users}: ${nextUsers.size} user(s)`)
+      }
+      if (nextAcl) {
+        theAcl.current = nextAcl
+        done.push(`--acl ${options.acl}`)
+      }
+      return done
+    }
   }
 }

@@ -89,7 +89,7 @@ function parseUsersText (text: string, source: string): Map<string, string> {
 
 /** The users of one file, read at start. */
 export class UserStore {
-  readonly #users: ReadonlyMap<string, string>
+  #users: ReadonlyMap<string, string>
   #checking = 0
 
   constructor (users: ReadonlyMap<string, string>) { this.#users = users }
@@ -110,6 +110,12 @@ export class UserStore {
   }
 
   get size (): number { return this.#users.size }
+
+  /**
+   * Takes the users of another store (a reread file): logins and tokens checked from
+   * now on see them, so a removed user's tokens stop working at once.
+   */
+  replaceWith (other: UserStore): void { this.#users = other.#users }
 
   has (name: string): boolean { return this.#users.has(name) }
 

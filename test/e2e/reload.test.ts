@@ -1,0 +1,99 @@
+// SIGHUP rereads the users and ACL files, as Mosquitto does: new rules and users apply
+// at once, a removed user's token stops working, and a bad file changes nothing.
+import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt from 'mqtt'
+import WebSocket from 'ws'
+import { startCli, type RunningCli } from '../helpers/cli.js'
+import { addUser, removeUser } from '../../src/policy/users.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'fusion-reload-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+const usersFile = join(dir, 'users')
+const aclFile = join(dir, 'acl')
+await addUser(usersFile, 'alice', 'alice-pw')
+await addUser(usersFile, 'bob', 'bob-pw')
+writeFileSync(aclFile, 'user alice\ntopic readwrite a/#\n\nuser bob\ntopic readwrite chat/#\n')
+
+/** The CONNACK return code MQTT.js sees for these credentials (0 = accepted). */
+function connack (url: string, username: string, password: string): Promise<number> {
+  return new Promise((resolve) => {
+    const c = mqtt.connect(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000 })
+    c.once('connect', () => { resolve(0); c.end(true) })
+    c.once('error', (err) => { resolve(Number((err as { code?: number }).code ?? -1)); c.end(true) })
+  })
+}
+
+/** The SUBACK return code for one filter, as alice. */
+async function subackAsAlice (url: string, filter: string): Promise<number> {
+  const c = await mqtt.connectAsync(url, { username: 'alice', password: 'alice-pw', reconnectPeriod: 0 })
+  try {
+    try {
+      return (await c.subscribeAsync(filter, { qos: 0 }))[0]?.qos ?? -1
+    } catch (err) {
+      // MQTT.js rejects a SUBACK of 0x80; the packet says what was granted.
+      const g = (err as { packet?: { granted?: Array<number | { qos: number }> } }).packet?.granted?.[0]
+      if (g === undefined) throw err
+      return typeof g === 'number' ? g : g.qos
+    }
+  } finally {
+    await c.endAsync(true)
+  }
+}
+
+/** Sends SIGHUP and waits for the line that answers it. */
+async function hup (gw: RunningCli, expect: RegExp): Promise<string> {
+  const before = gw.stderr().length
+  gw.proc.kill('SIGHUP')
+  const deadline = Date.now() + 5000
+  while (Date.now() < deadline) {
+    const said = gw.stderr().slice(before)
+    if (expect.test(said)) return said
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`no ${expect} after SIGHUP; stderr: ${gw.stderr().slice(before)}`)
+}
+
+/** What /ws with this token gets: the close code (1008 when refused) or 'open'. */
+function hubWith (wsUrl: string, token: string): Promise<number | 'open'> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`)
+    ws.on('message', (d) => { if (JSON.parse(d.toString()).type === 'welcome') { resolve('open'); ws.terminate() } })
+    ws.on('close', (code) => resolve(code))
+    ws.on('error', () => {})
+  })
+}
+
+t.test('SIGHUP reloads users and rules; a bad file leaves both as they were', async (t) => {
+  const gw = await startCli(t, ['--memory', '--users', usersFile, '--acl', aclFile])
+  t.equal(await subackAsAlice(gw.urls.mqtt, 'b/#'), 0x80, 'before: alice may not read b/#')
+  t.equal(await connack(gw.urls.mqtt, 'carol', 'carol-pw'), 4, 'before: carol is unknown (CONNACK 4)')
+  const login = await fetch(`${gw.urls.http}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bob', password: 'bob-pw' }) })
+  const bobToken = ((await login.json()) as { token: string }).token
+  t.equal(await hubWith(gw.urls.ws, bobToken), 'open', 'before: bob\'s token opens /ws')
+
+  writeFileSync(aclFile, 'user alice\ntopic readwrite a/#\ntopic read b/#\n\nuser carol\ntopic readwrite chat/#\n')
+  await addUser(usersFile, 'carol', 'carol-pw')
+  removeUser(usersFile, 'bob')
+  const said = await hup(gw, /reloaded/)
+  t.match(said, /reloaded --users .*: 2 user\(s\); --acl /, 'the gateway says what it reloaded')
+  t.equal(await subackAsAlice(gw.urls.mqtt, 'b/#'), 0, 'after: alice may read b/#')
+  t.equal(await connack(gw.urls.mqtt, 'carol', 'carol-pw'), 0, 'after: carol logs in')
+  t.equal(await connack(gw.urls.mqtt, 'bob', 'bob-pw'), 4, 'after: bob cannot log in')
+  t.equal(await hubWith(gw.urls.ws, bobToken), 1008, 'after: bob\'s token, still unexpired, is refused (1008)')
+
+  writeFileSync(aclFile, 'user alice\ntopic readwrite a/#\nallow everything\n') // would take b/# away if it were applied
+  const bad = await hup(gw, /nothing reloaded/)
+  t.match(bad, new RegExp(`nothing reloaded, the previous users and rules stay: .*${aclFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`), 'a bad ACL file: one line naming it')
+  t.equal(await subackAsAlice(gw.urls.mqtt, 'b/#'), 0, 'and the previous rules still hold')
+  t.equal(await connack(gw.urls.mqtt, 'carol', 'carol-pw'), 0, 'and the users too')
+  t.equal(gw.proc.exitCode, null, 'the gateway keeps running')
+})
+
+t.test('SIGHUP without --users or --acl says there is nothing to reload, and keeps serving', async (t) => {
+  const gw = await startCli(t, ['--memory'])
+  await hup(gw, /nothing to reload/)
+  t.equal(await connack(gw.urls.mqtt, 'anyone', 'x'), 0, 'still serving')
+})
