@@ -76,6 +76,20 @@ t.test('a retained message survives SIGKILL', async (t) => {
   t.equal(m.retain, true)
 })
 
+t.test('a device\'s will is published after the gateway it was connected to is killed and restarted', async (t) => {
+  const gw = await startCli(t)
+  await openMqtt(t, gw.urls.mqtt, { clientId: 'dur-dev', will: { topic: 'dur/dev/status', payload: Buffer.from('lost'), qos: 1, retain: true } })
+  const gw2 = await restart(t, gw)
+  const started = Date.now()
+  const c = await openHub(t, gw2.urls.ws, { name: 'w' })
+  await c.subscribe('dur/dev/status')
+  // The will was stored by the killed run; the new run publishes the wills of a broker it
+  // does not hear from at its first check (every 20 s: four 5 s heartbeats).
+  const m = await c.waitJson('message', (f) => f.topic === 'dur/dev/status', 40_000)
+  t.equal(m.payload, 'lost', 'the will arrives')
+  t.comment(`will published ${((Date.now() - started) / 1000).toFixed(1)} s after the restart`)
+})
+
 t.test('since replay: a client that was away gets exactly what it missed', async (t) => {
   const gw = await startCli(t, ['--memory'])
   const room = `since-${process.pid}`

@@ -153,6 +153,15 @@ async function main (): Promise<void> {
     await ghost.waitJson('history')
     await watcher.waitJson('presence', (p) => p.name === 'ghost' && p.status === 'online')
 
+    // A device on A with a will, and a listener for it on B.
+    const willWatch = await openMqtt(t, b.urls.mqtt, { clientId: `x-will-watch-${process.pid}` })
+    await willWatch.subscribeAsync('x-will/#', { qos: 1 })
+    const willArrived = new Promise<{ payload: string, ms: number }>((resolve) => {
+      willWatch.on('message', (topic, payload) => { if (topic === 'x-will/dev') resolve({ payload: payload.toString(), ms: Date.now() - killedAt }) })
+    })
+    await openMqtt(t, a.urls.mqtt, { clientId: `x-will-dev-${process.pid}`, will: { topic: 'x-will/dev', payload: Buffer.from('dev lost'), qos: 1, retain: false } })
+
+    const killedAt = Date.now()
     const killed = await a.stop('SIGKILL')
     t.equal(killed.signal, 'SIGKILL', 'node A was killed')
     await Promise.all(Array.from({ length: N }, (_, i) => pub.publishAsync(`x-jobs/${i % 3}`, `after kill ${i}`, { qos: 1 })))
@@ -178,5 +187,11 @@ async function main (): Promise<void> {
     t.equal(gone.via, 'ws', 'B said offline for the /ws client of the killed node')
     const device = watcher.json('presence').filter((p) => p.clientId === clientId)
     t.equal(device.at(-1)?.status, 'online', 'but not for the MQTT client that moved to B')
+
+    // Aedes publishes a dead node's wills once it missed 3 heartbeats, at a check every 4:
+    // with the gateway's 5 s heartbeat, 15 to 35 s (Aedes's default 60 s: 3 to 7 minutes).
+    const will = await Promise.race([willArrived, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 45_000))])
+    t.equal(will?.payload, 'dev lost', 'B published the will of the device that was on the killed node')
+    t.ok(will !== undefined && will.ms < 45_000, `within 45 s of the kill (${will ? (will.ms / 1000).toFixed(1) : '-'} s)`)
   })
 }
