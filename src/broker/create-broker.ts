@@ -149,7 +149,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         if (!ok) return done(connackError(4, 'bad user name or password'), null)
         tagged[VERIFIED] = username
         done(null, true)
-      }, () => done(connackError(3, 'too many logins at once'), null))
+      }, (err: Error) => done(connackError(3, err.message), null))
     },
     authorizePublish (client: Client | null, packet: PublishPacket, done) {
       if (!client) return done(null)

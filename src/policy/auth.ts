@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { FusionError } from '../errors.js'
 import { signToken, verifyToken, type SignedToken } from './token.js'
 import type { UserStore } from './users.js'
+import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js'
 
 /** The cookie a page's login sets; /ws, /mqtt and POST /api/publish read it. */
 export const TOKEN_COOKIE = 'fusion_token'
@@ -18,6 +19,7 @@ export interface AuthInit {
   /** How long a login token lives, in milliseconds. */
   readonly tokenTtlMs: number
   readonly now?: () => number
+  readonly throttle?: LoginThrottleOptions
 }
 
 /** The value of cookie `key` in a Cookie header. */
@@ -42,19 +44,28 @@ export class Auth {
   readonly #now: () => number
   // Users proved by an upgrade's token, for the MQTT CONNECT that follows on that socket.
   readonly #bound = new WeakMap<object, string>()
+  readonly #throttle: LoginThrottle
 
   constructor (init: AuthInit) {
     this.#users = init.users
     this.#secret = init.secret
     this.#ttlMs = init.tokenTtlMs
     this.#now = init.now ?? Date.now
+    this.#throttle = new LoginThrottle(this.#now, init.throttle)
   }
 
   get tokenTtlMs (): number { return this.#ttlMs }
 
-  /** True when the password is right. Throws RATE_LIMITED when too many checks run at once. */
-  checkPassword (username: string, password: string): Promise<boolean> {
-    return this.#users.verify(username, password)
+  /**
+   * True when the password is right, for every door. Throws RATE_LIMITED when too many
+   * checks run at once, or while the name waits after failed logins (LoginThrottle).
+   */
+  async checkPassword (username: string, password: string): Promise<boolean> {
+    this.#throttle.check(username)
+    const ok = await this.#users.verify(username, password)
+    if (ok) this.#throttle.succeeded(username)
+    else this.#throttle.failed(username)
+    return ok
   }
 
   /** A token for a user who proved their password; NOT_AUTHORIZED otherwise. */

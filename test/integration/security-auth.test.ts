@@ -153,6 +153,21 @@ t.test('POST /api/publish needs the token', async (t) => {
   t.equal(withToken.json.messages.length, 2)
 })
 
+t.test('password guessing against one user: after 5 failures it waits, on every door; others are not affected', async (t) => {
+  const { urls } = await startGateway(t, { users: usersFile })
+  // Five wrong guesses, from MQTT and HTTP alike: one count per user name.
+  for (let i = 0; i < 3; i++) t.equal(await connack(urls.mqtt, { username: 'alice', password: Buffer.from(`guess-${i}`) }), 4, `MQTT guess ${i + 1}: CONNACK 4`)
+  for (let i = 3; i < 5; i++) t.equal((await postJson(`${urls.http}/api/login`, { username: 'alice', password: `guess-${i}` })).status, 401, `HTTP guess ${i + 1}: 401`)
+  const waiting = await postJson(`${urls.http}/api/login`, { username: 'alice', password: 'alice-pw' })
+  t.equal(waiting.status, 429, 'then even the right password waits: 429')
+  t.match(waiting.json, { code: 'RATE_LIMITED', message: /too many failed logins for this user name; try again in 1 s/ })
+  t.equal(await connack(urls.mqtt, { username: 'alice', password: Buffer.from('alice-pw') }), 3, 'and MQTT CONNECT is refused with CONNACK 3 (server unavailable)')
+  t.equal(await connack(urls.mqtt, { username: 'bob', password: Buffer.from('bob-pw') }), 0, 'bob logs in meanwhile')
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  t.equal(await connack(urls.mqtt, { username: 'alice', password: Buffer.from('alice-pw') }), 0, 'after the wait alice logs in, and the count starts again')
+  t.equal((await postJson(`${urls.http}/api/login`, { username: 'alice', password: 'alice-pw' })).status, 200)
+})
+
 t.test('without a users file nothing changes: anonymous, no login', async (t) => {
   const { urls } = await startGateway(t)
   const r = await postJson(`${urls.http}/api/login`, { username: 'alice', password: 'alice-pw' })
