@@ -1,12 +1,12 @@
 import { once } from 'node:events'
 import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo, Server as NetServer } from 'node:net'
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 import { FusionError } from './errors.js'
 import { checkTopicFilter } from './topics/topic-rules.js'
 import { resolveOptions, type GatewayOptions } from './options.js'
 import { openStore, type Store } from './store/open-store.js'
-import { createBroker } from './broker/create-broker.js'
+import { createBroker, verifiedUser } from './broker/create-broker.js'
 import { HistoryLog } from './history/history-log.js'
 import type { HistoryStore } from './history/history-store.js'
 import { createCluster } from './cluster/cluster.js'
@@ -222,7 +222,22 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
         }
       },
       close,
-      reload: () => policy.reload()
+      reload () {
+        const done = policy.reload()
+        const auth = policy.auth
+        if (auth) {
+          // A user taken out of the file loses the connections they have, not only the next login.
+          const gone = (user: string): boolean => !auth.hasUser(user)
+          let dropped = hub.dropUsers(gone)
+          // Aedes keeps its connected clients by id (not in its typings).
+          for (const client of Object.values((broker as unknown as { clients: Record<string, Client> }).clients)) {
+            const user = verifiedUser(client)
+            if (user !== undefined && gone(user)) { client.close(); dropped++ }
+          }
+          if (dropped) done.push(`closed ${dropped} connection(s) of removed users`)
+        }
+        return done
+      }
     }
   } catch (err) {
     for (const step of steps.reverse()) { try { await step() } catch {} }

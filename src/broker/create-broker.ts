@@ -50,6 +50,9 @@ export function clientUsername (client: Client): string | undefined { return (cl
  * The identity the policy sees for an MQTT client. Its username is the one it proved
  * (auth on); a name claimed with auth off is shown as `from` but never reaches the ACL.
  */
+/** The user an MQTT client proved (password or token), when auth is on. */
+export function verifiedUser (client: Client): string | undefined { return (client as unknown as TaggedClient)[VERIFIED] }
+
 export function mqttIdentity (client: Client): Identity {
   return { clientId: client.id, username: (client as unknown as TaggedClient)[VERIFIED], door: clientDoor(client) }
 }

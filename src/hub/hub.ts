@@ -342,6 +342,23 @@ export class Hub {
     }
   }
 
+  /**
+   * Closes the sessions of users who may no longer connect (removed by a reload): an
+   * `error` frame NOT_AUTHORIZED, then 1008, as for a bad token. Returns how many.
+   */
+  dropUsers (gone: (user: string) => boolean): number {
+    let n = 0
+    for (const s of this.#sessions.values()) {
+      const user = this.#users.get(s)
+      if (user === undefined || !gone(user)) continue
+      s.writeJson({ type: 'error', code: 'NOT_AUTHORIZED', message: `user ${user} no longer exists` })
+      s.close(WS_CLOSE.POLICY, 'NOT_AUTHORIZED')
+      setTimeout(() => s.ws.terminate(), 1000).unref()
+      n++
+    }
+    return n
+  }
+
   /** Closes every session with 1001 (terminating stragglers after the timeout); safe to call twice. */
   close (): Promise<void> {
     this.#closing ??= (async () => {

@@ -77,6 +77,9 @@ export class Auth {
     return { username, ...signToken(this.#secret, username, this.#ttlMs, this.#now()) }
   }
 
+  /** True while `name` is in the users file. */
+  hasUser (name: string): boolean { return this.#users.has(name) }
+
   /** The user a token names, who must still be in the users file. Throws NOT_AUTHORIZED. */
   userOfToken (token: string): string {
     const user = verifyToken(this.#secret, token, this.#now())

@@ -74,6 +74,17 @@ t.test('SIGHUP reloads users and rules; a bad file leaves both as they were', as
   const bobToken = ((await login.json()) as { token: string }).token
   t.equal(await hubWith(gw.urls.ws, bobToken), 'open', 'before: bob\'s token opens /ws')
 
+  // Bob is connected on both kinds of door when he is removed.
+  const bobMqtt = await mqtt.connectAsync(gw.urls.mqtt, { username: 'bob', password: 'bob-pw', reconnectPeriod: 0 })
+  const bobMqttClosed = new Promise<void>((resolve) => bobMqtt.once('close', () => resolve()))
+  const bobHub = new WebSocket(`${gw.urls.ws}?token=${encodeURIComponent(bobToken)}`)
+  const bobFrames: Array<{ type: string, code?: string }> = []
+  bobHub.on('message', (d) => bobFrames.push(JSON.parse(d.toString())))
+  const bobHubClosed = new Promise<number>((resolve) => bobHub.once('close', (code) => resolve(code)))
+  await new Promise((resolve) => bobHub.once('open', resolve))
+  const aliceMqtt = await mqtt.connectAsync(gw.urls.mqtt, { username: 'alice', password: 'alice-pw', reconnectPeriod: 0 })
+  t.teardown(() => aliceMqtt.endAsync(true))
+
   writeFileSync(aclFile, 'user alice\ntopic readwrite a/#\ntopic read b/#\n\nuser carol\ntopic readwrite chat/#\n')
   await addUser(usersFile, 'carol', 'carol-pw')
   removeUser(usersFile, 'bob')
@@ -83,6 +94,12 @@ t.test('SIGHUP reloads users and rules; a bad file leaves both as they were', as
   t.equal(await connack(gw.urls.mqtt, 'carol', 'carol-pw'), 0, 'after: carol logs in')
   t.equal(await connack(gw.urls.mqtt, 'bob', 'bob-pw'), 4, 'after: bob cannot log in')
   t.equal(await hubWith(gw.urls.ws, bobToken), 1008, 'after: bob\'s token, still unexpired, is refused (1008)')
+  t.equal(await bobHubClosed, 1008, 'bob\'s open /ws connection was closed with 1008')
+  t.match(bobFrames.at(-1), { type: 'error', code: 'NOT_AUTHORIZED' }, 'after an error frame saying why')
+  await bobMqttClosed
+  t.pass('bob\'s MQTT connection was closed')
+  t.match(said, /closed 2 connection\(s\) of removed users/, 'and the gateway says so')
+  t.equal(aliceMqtt.connected, true, 'alice\'s connection stays')
 
   writeFileSync(aclFile, 'user alice\ntopic readwrite a/#\nallow everything\n') // would take b/# away if it were applied
   const bad = await hup(gw, /nothing reloaded/)
