@@ -19,8 +19,7 @@
  * every subscriber). Every scenario is bounded in time (warm-up + duration, plus a
  * drain of at most 2 s); everything started here is stopped at the end, by PID.
  */
-import { spawn, spawnSync } from 'node:child_process'
-import { once } from 'node:events'
+import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import os from 'node:os'
 import { join, dirname } from 'node:path'
@@ -28,7 +27,7 @@ import { fileURLToPath } from 'node:url'
 import { connect, withTimeout } from './lib/clients.mjs'
 import { nowUs, readSeq, readTs } from './lib/payload.mjs'
 import { Samples, round3 } from './lib/samples.mjs'
-import { GATEWAY_BENCH_FLAGS, cpuOf, freePort } from './lib/servers.mjs'
+import { GATEWAY_BENCH_FLAGS, cpuOf, freePort, startGateway as startGatewayServer, startProcess } from './lib/servers.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const RUN = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`
@@ -49,63 +48,15 @@ function args () {
   return { duration: Math.min(get('duration', 3), 30), subs: Math.min(get('subs', 100), 1000), window: Math.min(get('window', 64), 1000), rate: Math.min(get('rate', 200), 5000) }
 }
 
-/** @param {string} name @param {string} cmd @param {string[]} argv @param {(line: string) => Record<string, string> | undefined} ready */
-function startProc (name, cmd, argv, ready) {
-  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  let exited = false
-  child.once('exit', () => { exited = true })
-  child.stderr?.on('data', (d) => { err = (err + d.toString()).slice(-2000) })
-  return /** @type {Promise<Proc>} */ (new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${name} not ready in 20 s: ${err}`)) }, 20_000)
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited ${code}: ${err}`)) })
-    child.stdout?.on('data', (d) => {
-      out += d.toString()
-      for (const line of out.split('\n')) {
-        const urls = ready(line)
-        if (!urls) continue
-        clearTimeout(timer)
-        resolve({
-          name,
-          pid: /** @type {number} */ (child.pid),
-          urls,
-          stop: async () => {
-            if (exited) return
-            child.kill('SIGTERM')
-            const killer = setTimeout(() => child.kill('SIGKILL'), 5000)
-            await once(child, 'exit').catch(() => {})
-            clearTimeout(killer)
-          }
-        })
-        return
-      }
-    })
-  }))
-}
-
-/** @param {string} line */
-function gatewayReady (line) {
-  if (!line.startsWith('mqtt-fusion ready')) return undefined
-  /** @type {Record<string, string>} */
-  const urls = {}
-  for (const part of line.slice('mqtt-fusion ready'.length).trim().split(/\s+/)) {
-    const eq = part.indexOf('=')
-    if (eq > 0) urls[part.slice(0, eq)] = part.slice(eq + 1)
-  }
-  return urls
-}
-
-/** @param {string} name @param {string[]} extra */
+/** A gateway node on loopback (--memory, the bench flags, and `extra`). @param {string} name @param {string[]} extra */
 function startGateway (name, extra = []) {
-  return startProc(name, process.execPath, [join(ROOT, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory', ...GATEWAY_BENCH_FLAGS, ...extra], gatewayReady)
+  return startGatewayServer(ROOT, undefined, ['--memory', ...GATEWAY_BENCH_FLAGS, ...extra], name)
 }
 
 async function startRedis () {
   const port = await freePort()
-  const p = await startProc('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    (line) => line.includes('Ready to accept connections') ? { redis: `redis://127.0.0.1:${port}` } : undefined)
-  return p
+  return startProcess('redis', { cmd: 'redis-server', args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'] },
+    (line) => line.includes('Ready to accept connections') ? { redis: `redis://127.0.0.1:${port}` } : undefined, { cwd: ROOT, timeoutMs: 20_000 })
 }
 
 /** @param {string} url @param {number} count @param {string} role */

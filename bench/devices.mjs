@@ -16,15 +16,12 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { startGateway as startGatewayServer } from './lib/servers.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const BIN = join(ROOT, 'dist', 'cli', 'main.js')
 const SIM = join(ROOT, 'examples', 'device-sim.mjs')
 /** Linux clock ticks per second for /proc/<pid>/stat (sysconf(_SC_CLK_TCK); 100 on every Linux we run on). */
 const CLK_TCK = 100
-/** How long the gateway may take to print its ready line, and to stop. */
-const START_TIMEOUT_MS = 20_000
-const STOP_TIMEOUT_MS = 15_000
 /** The devices outlive the measuring client by this much, so it never sees them leave. */
 const PROBE_MARGIN_S = 5
 
@@ -62,39 +59,12 @@ function cpuSeconds (pid) {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
 }
 
-/** Starts the built gateway on loopback, ports 0; resolves with its process and URLs. */
+/** The built gateway on loopback, ports 0, in memory. */
 function startGateway () {
   // Every simulated device comes from 127.0.0.1: the per-address caps and connect rate
   // that protect a real gateway from one host would measure themselves, not capacity.
   const limits = ['--max-connections', '200000', '--max-connections-per-ip', '200000', '--connect-rate', '100000']
-  const proc = spawn(process.execPath, [BIN, '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory', ...limits], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  proc.stderr.on('data', (d) => { err += d })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`no ready line in ${START_TIMEOUT_MS} ms: ${err}`)) }, START_TIMEOUT_MS)
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`gateway exited ${code}: ${err}`)) })
-    proc.stdout.on('data', (d) => {
-      out += d
-      const line = out.split('\n').find((l) => l.startsWith('mqtt-fusion ready'))
-      if (!line) return
-      clearTimeout(timer)
-      /** @type {Record<string, string>} */
-      const urls = {}
-      for (const tok of line.split(/\s+/).slice(2)) { const i = tok.indexOf('='); urls[tok.slice(0, i)] = tok.slice(i + 1) }
-      resolve({ proc, urls, stderr: () => err })
-    })
-  })
-}
-
-/** @param {import('node:child_process').ChildProcess} proc */
-function stop (proc) {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve(undefined)
-    const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS)
-    proc.once('exit', () => { clearTimeout(timer); resolve(undefined) })
-    proc.kill('SIGTERM')
-  })
+  return startGatewayServer(ROOT, undefined, ['--memory', ...limits])
 }
 
 /**
@@ -124,7 +94,7 @@ function runSim (args, onProgress) {
  */
 async function runOne (n) {
   const gw = await startGateway()
-  const pid = /** @type {number} */ (gw.proc.pid)
+  const pid = gw.pid
   try {
     const rssBefore = rssKiB(pid)
     const cpuStart = cpuSeconds(pid)
@@ -183,7 +153,7 @@ async function runOne (n) {
       probeEventLoopUtilization: probe.simEventLoopUtilization
     }
   } finally {
-    await stop(gw.proc)
+    await gw.stop()
   }
 }
 

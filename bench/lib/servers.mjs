@@ -85,7 +85,7 @@ export async function freePort () {
  * @param {{ timeoutMs?: number, cwd?: string, onExit?: () => void }} [opts]
  * @returns {Promise<Server>}
  */
-function startProcess (name, command, parseReady, opts = {}) {
+export function startProcess (name, command, parseReady, opts = {}) {
   const child = spawn(command.cmd, command.args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   /** @type {string[]} */
   const stderrTail = []
@@ -147,10 +147,11 @@ export const GATEWAY_BENCH_FLAGS = ['--max-connections', '100000', '--max-connec
  * @param {string} root project root
  * @param {string | undefined} cpu
  * @param {string[]} [args] the store and policy options (default: --memory and the bench flags)
+ * @param {string} [name] what errors call it
  */
-export function startGateway (root, cpu, args = ['--memory', ...GATEWAY_BENCH_FLAGS]) {
+export function startGateway (root, cpu, args = ['--memory', ...GATEWAY_BENCH_FLAGS], name = 'gateway') {
   const cmd = pinned(cpu, process.execPath, [join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', ...args])
-  return startProcess('gateway', cmd, (line) => readyFields(line, 'mqtt-fusion ready'), { cwd: root })
+  return startProcess(name, cmd, (line) => readyFields(line, 'mqtt-fusion ready'), { cwd: root, timeoutMs: 20_000 })
 }
 
 /** @param {string} root @param {string | undefined} cpu */
