@@ -4,7 +4,6 @@ import type { WebSocketServer } from 'ws'
 import type { Door } from '../policy/acl.js'
 import type { ByteMeter } from './byte-meter.js'
 import type { Socket } from 'node:net'
-import { WS_CLOSE } from '../errors.js'
 
 export interface UpgradeRoute {
   readonly door: Door
@@ -41,22 +40,6 @@ export function originAllowed (req: IncomingMessage, allowed: readonly string[])
   }
 }
 
-/**
- * PROTOCOL.md: a bad origin closes the connection with 1008. The upgrade completes so a
- * browser (and a test) sees that code, but the socket never reaches the hub or the
- * broker: /ws gets one `error` frame saying why, /mqtt (whose frames are MQTT bytes)
- * only the close. Nothing else is sent, so a page of another origin reads nothing.
- */
-function closeForeign (route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  route.wss.handleUpgrade(req, socket, head, (ws) => {
-    const message = `Origin ${String(req.headers.origin).slice(0, 100)} is not allowed (see --allow-origin)`
-    if (route.door === 'ws') ws.send(JSON.stringify({ type: 'error', code: 'ACL_DENIED', message }))
-    ws.close(WS_CLOSE.POLICY, 'ACL_DENIED')
-    // A peer that never answers the close does not keep the slot for ws's 30 s.
-    setTimeout(() => ws.terminate(), 2000).unref()
-  })
-}
-
 /** The one `upgrade` listener: routes /ws and /mqtt by path, refuses anything else with an HTTP error. */
 export function attachUpgradeRouter (server: Server, routes: Record<string, UpgradeRoute>, opts: UpgradeRouterOptions): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -64,12 +47,10 @@ export function attachUpgradeRouter (server: Server, routes: Record<string, Upgr
     const path = (req.url ?? '/').split('?')[0] as string
     const route = routes[path]
     if (!route) return refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; use /ws or /mqtt`)
-    // Limits first: a refused origin still takes a connection slot and a token of its
-    // address's connect rate while it is being closed.
+    if (!originAllowed(req, opts.allowedOrigins)) return refuse(socket, 403, 'Origin not allowed')
     const denied = opts.admit?.(req, route.door)
     if (denied) return refuse(socket, denied.status, denied.reason, denied.code)
     opts.meter.track(socket as Socket, route.door)
-    if (!originAllowed(req, opts.allowedOrigins)) return closeForeign(route, req, socket, head)
     route.wss.handleUpgrade(req, socket, head, (ws) => route.wss.emit('connection', ws, req))
   })
 }
