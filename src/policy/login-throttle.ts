@@ -1,7 +1,7 @@
 import { FusionError } from '../errors.js'
 
 export interface LoginThrottleOptions {
-  /** Failed logins in a row a name may have before attempts must wait. @default 5 */
+  /** Failed logins in a row a name may have before attempts must wait. @default 10 */
   readonly freeFailures?: number
   /** The first wait; each further failure doubles it. @default 1000 */
   readonly baseMs?: number
@@ -12,7 +12,7 @@ export interface LoginThrottleOptions {
 }
 
 /**
- * Password guessing against one user name, from however many addresses: after a few
+ * Password guessing against one user name, from however many addresses: after ten
  * failures in a row each further attempt for that name must wait, the wait doubling up
  * to a minute; a right password resets it. While a name waits its attempts are refused
  * without checking the password, so a wait says nothing about whether a guess was
@@ -29,7 +29,7 @@ export class LoginThrottle {
 
   constructor (now: () => number = Date.now, opts: LoginThrottleOptions = {}) {
     this.#now = now
-    this.#free = opts.freeFailures ?? 5
+    this.#free = opts.freeFailures ?? 10
     this.#baseMs = opts.baseMs ?? 1000
     this.#maxMs = opts.maxMs ?? 60_000
     this.#maxNames = opts.maxNames ?? 10_000
