@@ -2,6 +2,9 @@ import { parseArgs } from 'node:util'
 import { FusionError } from '../errors.js'
 import { addUser, checkUsername, removeUser, MAX_PASSWORD_BYTES } from '../policy/users.js'
 
+// A gateway already running reads the file again on SIGHUP (src/cli/main.ts).
+const RELOAD_HINT = '; a running gateway picks this up on SIGHUP (kill -HUP <pid>)'
+
 export const USER_USAGE = `Usage: mqtt-fusion user add NAME --users FILE [--password-stdin]
        mqtt-fusion user remove NAME --users FILE
 
@@ -94,12 +97,12 @@ export async function runUserCommand (argv: readonly string[], io: UserCommandIo
   if (bad) throw new FusionError('BAD_OPTION', bad)
   if (action === 'remove') {
     const removed = removeUser(file, name)
-    io.stderr.write(removed ? `mqtt-fusion: removed ${name} from ${file}\n` : `mqtt-fusion: ${name} is not in ${file}\n`)
+    io.stderr.write(removed ? `mqtt-fusion: removed ${name} from ${file}${RELOAD_HINT}\n` : `mqtt-fusion: ${name} is not in ${file}\n`)
     return removed ? 0 : 1
   }
   const password = await readPassword(io, values['password-stdin'] === true)
   if (password.length === 0) throw new FusionError('BAD_OPTION', 'the password must not be empty')
   const what = await addUser(file, name, password)
-  io.stderr.write(`mqtt-fusion: ${what} ${name} in ${file}\n`)
+  io.stderr.write(`mqtt-fusion: ${what} ${name} in ${file}${RELOAD_HINT}\n`)
   return 0
 }
