@@ -3,7 +3,7 @@ import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'ae
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import memoryPersistence from 'aedes-persistence'
 import { indexRetained } from './retained-index.js'
-import { deliverAtGrantedQos, queueOncePerSession, trackSubscriptionChanges } from './overlap-qos.js'
+import { deliverAtGrantedQos, queueAtGrantedQos, trackSubscriptionChanges } from './overlap-qos.js'
 import type { Acl, Door, Identity } from '../policy/acl.js'
 import type { Stats } from '../stats.js'
 import type { Store } from '../store/open-store.js'
@@ -101,7 +101,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     await indexRetained(local as never, deps.store.onDisk ? deps.store.db : undefined)
     persistence = local
   }
-  queueOncePerSession(persistence)
+  queueAtGrantedQos(persistence)
   const broker = await Aedes.createBroker({
     id: deps.id,
     mq: deps.mq,

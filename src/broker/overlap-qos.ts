@@ -91,26 +91,35 @@ export function trackSubscriptionChanges (broker: Aedes): void {
 interface OfflineSub { clientId: string, qos: number }
 
 /**
- * One queued copy per offline session, however many of its subscriptions match.
- * Aedes hands the persistence every matching subscription; the memory store (the one
- * `--memory` uses) queues one copy for each, so a session with `a/+` and `a/#` got every
- * message twice when it came back, while the LevelDB store keeps one. The copy is
- * queued at the publish's QoS and goes out at the granted QoS (above) when replayed.
+ * What an offline session's queue keeps: one copy per session, however many of its
+ * subscriptions match, at min(published QoS, highest granted QoS). Aedes hands the
+ * persistence every matching subscription and the packet at its published QoS. The
+ * memory store (`--memory`) queued one copy per subscription, so a session with `a/+`
+ * and `a/#` got every message twice when it came back; and both stores replay what they
+ * queued at the QoS it was queued with, so a QoS 2 publish came back at QoS 2 to a
+ * QoS 1 subscription.
  */
-export function queueOncePerSession (persistence: unknown): void {
-  const p = persistence as { outgoingEnqueueCombi?: (subs: OfflineSub[], packet: unknown) => Promise<unknown> }
+export function queueAtGrantedQos (persistence: unknown): void {
+  const p = persistence as { outgoingEnqueueCombi?: (subs: OfflineSub[], packet: { qos: number }) => Promise<unknown> }
   const enqueue = p.outgoingEnqueueCombi
   if (typeof enqueue !== 'function') return
   p.outgoingEnqueueCombi = function (subs, packet) {
-    if (subs && subs.length > 1) {
-      const byClient = new Map<string, OfflineSub>()
-      for (const sub of subs) {
-        const seen = byClient.get(sub.clientId)
-        if (!seen || sub.qos > seen.qos) byClient.set(sub.clientId, sub)
-      }
-      if (byClient.size < subs.length) subs = [...byClient.values()]
+    if (!subs || subs.length === 0) return enqueue.call(this, subs, packet)
+    const byClient = new Map<string, OfflineSub>()
+    for (const sub of subs) {
+      const seen = byClient.get(sub.clientId)
+      if (!seen || sub.qos > seen.qos) byClient.set(sub.clientId, sub)
     }
-    return enqueue.call(this, subs, packet)
+    const byQos = new Map<number, OfflineSub[]>()
+    for (const sub of byClient.values()) {
+      const qos = Math.min(packet.qos, sub.qos)
+      if (qos === 0) continue // QoS 0 is not queued for offline sessions
+      const list = byQos.get(qos)
+      if (list) list.push(sub)
+      else byQos.set(qos, [sub])
+    }
+    // The stores copy the packet they are given (new Packet(packet)): a copy per QoS.
+    return Promise.all([...byQos].map(([qos, list]) => enqueue.call(this, list, qos === packet.qos ? packet : { ...packet, qos })))
   }
 }
 

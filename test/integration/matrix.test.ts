@@ -357,21 +357,25 @@ t.test('exactly once per client with overlapping filters', async (t) => {
     })
   }
 
-  t.test('a persistent session with overlapping subscriptions gets its queued messages once, at the highest granted QoS', async (t) => {
-    const id = 'g-persist'
-    const first = await mqttClient(t, urls.mqtt, id, { clean: false })
-    await first.client.subscribeAsync({ 'gp/a': { qos: 0 }, 'gp/+': { qos: 1 }, 'gp/#': { qos: 1 } })
-    await first.client.endAsync()
-    const pub = await mqttClient(t, urls.mqtt, 'g-persist-pub')
-    for (let i = 0; i < 5; i++) await pub.client.publishAsync('gp/a', `q${i}`, { qos: 1 })
-    const back = await mqttClient(t, urls.mqtt, id, { clean: false })
-    await back.waitFor((m) => m.payload.toString() === 'q4', 'the last queued message')
-    await pub.client.publishAsync('gp/a', 'live', { qos: 1 })
-    await back.waitFor((m) => m.payload.toString() === 'live', 'a live message')
-    const got = back.received.filter((m) => m.topic === 'gp/a').map((m) => `${m.payload.toString()}:${m.qos}`)
-    t.same(got, ['q0:1', 'q1:1', 'q2:1', 'q3:1', 'q4:1', 'live:1'], 'queued and live, each once, at QoS 1')
-    await back.client.endAsync()
-  })
+  for (const store of ['memory', 'disk'] as const) {
+    t.test(`a persistent session with overlapping subscriptions gets its queued messages once, at the granted QoS (${store} store)`, async (t) => {
+      const u = store === 'disk' ? (await startGateway(t, { disk: true })).urls : urls
+      const id = `g-persist-${store}`
+      const first = await mqttClient(t, u.mqtt, id, { clean: false })
+      await first.client.subscribeAsync({ 'gp/a': { qos: 0 }, 'gp/+': { qos: 1 }, 'gp/#': { qos: 1 } })
+      await first.client.endAsync()
+      const pub = await mqttClient(t, u.mqtt, 'g-persist-pub')
+      for (let i = 0; i < 5; i++) await pub.client.publishAsync('gp/a', `q${i}`, { qos: 1 })
+      await pub.client.publishAsync('gp/a', 'sent at 2', { qos: 2 })
+      const back = await mqttClient(t, u.mqtt, id, { clean: false })
+      await back.waitFor((m) => m.payload.toString() === 'sent at 2', 'the last queued message')
+      await pub.client.publishAsync('gp/a', 'live', { qos: 1 })
+      await back.waitFor((m) => m.payload.toString() === 'live', 'a live message')
+      const got = back.received.filter((m) => m.topic === 'gp/a').map((m) => `${m.payload.toString()}:${m.qos}`)
+      t.same(got, ['q0:1', 'q1:1', 'q2:1', 'q3:1', 'q4:1', 'sent at 2:1', 'live:1'], 'queued and live, each once, at QoS 1 (a QoS 2 publish too: min(2, granted 1))')
+      await back.client.endAsync()
+    })
+  }
 })
 
 t.test('the chat envelope both ways', async (t) => {
