@@ -6,7 +6,7 @@ import { FusionError } from './errors.js'
 import { checkTopicFilter } from './topics/topic-rules.js'
 import { resolveOptions, type GatewayOptions } from './options.js'
 import { openStore, type Store } from './store/open-store.js'
-import { createBroker, verifiedUser } from './broker/create-broker.js'
+import { createBroker, mqttIdentity, verifiedUser } from './broker/create-broker.js'
 import { HistoryLog } from './history/history-log.js'
 import type { HistoryStore } from './history/history-store.js'
 import { createCluster } from './cluster/cluster.js'
@@ -236,6 +236,20 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
           }
           if (dropped) done.push(`closed ${dropped} connection(s) of removed users`)
         }
+        // Subscriptions granted under the old rules are checked against the new ones.
+        let revoked = hub.recheckSubscriptions()
+        for (const client of Object.values((broker as unknown as { clients: Record<string, Client> }).clients)) {
+          const who = mqttIdentity(client)
+          const denied = Object.keys((client as unknown as { subscriptions: Record<string, unknown> }).subscriptions)
+            .filter((filter) => { try { policy.acl.checkSubscribe(who, filter); return false } catch { return true } })
+          if (denied.length === 0) continue
+          // MQTT 3.1.1 cannot tell a client; it stops receiving (a persistent session forgets them too).
+          client.unsubscribe(denied as never, () => {})
+          // Without an UNSUBSCRIBE packet Aedes leaves the stored session alone: drop them there too.
+          if (!client.clean) (broker as unknown as { persistence: { removeSubscriptions (c: Client, s: string[]): Promise<unknown> } }).persistence.removeSubscriptions(client, denied).catch(() => {})
+          revoked += denied.length
+        }
+        if (revoked) done.push(`revoked ${revoked} subscription(s) the rules no longer allow`)
         return done
       }
     }

@@ -359,6 +359,32 @@ export class Hub {
     return n
   }
 
+  /**
+   * Checks every subscription again (the rules were reloaded). A filter the ACL now
+   * refuses is dropped with an `error` frame ACL_DENIED saying so; a session whose own
+   * room is refused is closed with 1008, as a refused join is. Returns how many.
+   */
+  recheckSubscriptions (): number {
+    let n = 0
+    for (const s of [...this.#sessions.values()]) {
+      const who = this.#identity(s)
+      for (const filter of [...s.subscriptions]) {
+        if (this.#mayRead(who, filter)) continue
+        n++
+        if (filter === s.roomTopic) {
+          s.writeJson({ type: 'error', code: 'ACL_DENIED', message: `subscribe to ${filter} is no longer allowed` })
+          s.close(WS_CLOSE.POLICY, 'ACL_DENIED')
+          setTimeout(() => s.ws.terminate(), 1000).unref()
+          break
+        }
+        s.subscriptions.delete(filter)
+        this.#deps.bridge.unsubscribe(filter, s)
+        s.writeJson({ type: 'error', code: 'ACL_DENIED', message: `subscribe to ${filter} is no longer allowed: unsubscribed` })
+      }
+    }
+    return n
+  }
+
   /** Closes every session with 1001 (terminating stragglers after the timeout); safe to call twice. */
   close (): Promise<void> {
     this.#closing ??= (async () => {

@@ -114,3 +114,45 @@ t.test('SIGHUP without --users or --acl says there is nothing to reload, and kee
   await hup(gw, /nothing to reload/)
   t.equal(await connack(gw.urls.mqtt, 'anyone', 'x'), 0, 'still serving')
 })
+
+t.test('SIGHUP: subscriptions the new rules refuse are dropped, on MQTT and on /ws', async (t) => {
+  const users = join(dir, 'users-2')
+  const acl = join(dir, 'acl-2')
+  await addUser(users, 'alice', 'alice-pw')
+  await addUser(users, 'pub', 'pub-pw')
+  writeFileSync(acl, 'user alice\ntopic read s/#\ntopic read a/#\ntopic readwrite chat/#\n\nuser pub\ntopic write #\n')
+  const gw = await startCli(t, ['--memory', '--users', users, '--acl', acl])
+  const alice = await mqtt.connectAsync(gw.urls.mqtt, { username: 'alice', password: 'alice-pw', reconnectPeriod: 0 })
+  t.teardown(() => alice.endAsync(true))
+  await alice.subscribeAsync({ 's/#': { qos: 1 }, 'a/#': { qos: 1 } })
+  const got: string[] = []
+  alice.on('message', (topic) => got.push(topic))
+  const login = await fetch(`${gw.urls.http}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'alice-pw' }) })
+  const token = ((await login.json()) as { token: string }).token
+  const hub = new WebSocket(`${gw.urls.ws}?token=${encodeURIComponent(token)}&room=r`)
+  t.teardown(() => hub.terminate())
+  const frames: Array<Record<string, unknown>> = []
+  hub.on('message', (d) => frames.push(JSON.parse(d.toString())))
+  await new Promise((resolve) => hub.once('open', resolve))
+  hub.send(JSON.stringify({ type: 'subscribe', topic: 's/+', id: 'sub1' }))
+  const until = async (what: string, ok: () => boolean): Promise<void> => {
+    for (let i = 0; i < 100 && !ok(); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    if (!ok()) throw new Error(`no ${what}`)
+  }
+  await until('ack of the /ws subscribe', () => frames.some((f) => f.type === 'ack' && f.id === 'sub1'))
+
+  writeFileSync(acl, 'user alice\ntopic read a/#\ntopic readwrite chat/#\n\nuser pub\ntopic write #\n')
+  const said = await hup(gw, /reloaded/)
+  t.match(said, /revoked 2 subscription\(s\) the rules no longer allow/, 'the gateway says how many it revoked')
+  await until('the /ws error frame', () => frames.some((f) => f.type === 'error' && f.code === 'ACL_DENIED'))
+  t.match(frames.find((f) => f.type === 'error'), { code: 'ACL_DENIED', message: /s\/\+ is no longer allowed/ }, '/ws: an error frame names the dropped filter')
+
+  const pub = await mqtt.connectAsync(gw.urls.mqtt, { username: 'pub', password: 'pub-pw', reconnectPeriod: 0 })
+  t.teardown(() => pub.endAsync(true))
+  await pub.publishAsync('s/x', 'secret', { qos: 1 })
+  await pub.publishAsync('a/x', 'fine', { qos: 1 })
+  await until('a/x on MQTT', () => got.includes('a/x'))
+  t.same(got, ['a/x'], 'MQTT: s/x no longer arrives, a/x still does')
+  t.equal(frames.filter((f) => f.type === 'message' && f.topic === 's/x').length, 0, '/ws: s/x no longer arrives')
+  t.equal(hub.readyState, WebSocket.OPEN, '/ws: the connection stays (its room is still allowed)')
+})
