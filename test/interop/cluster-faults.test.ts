@@ -2,17 +2,13 @@
 // while it is away, and come back; QoS 1 loses nothing, QoS 0 loses what is counted.
 import t from 'tap'
 import mqtt from 'mqtt'
-import { startCli, type RunningCli } from '../helpers/cli.js'
 import { openHub, openMqtt, type HubFrame } from '../helpers/gateway.js'
-import { blockRedis, clusterFormed, health, needs, startRedis, until } from './cluster-support.js'
+import { blockRedis, health, needs, startTwoNodes, until } from './cluster-support.js'
 
 if (needs(t, 'redis-server', 'redis-server')) await main()
 
 async function main (): Promise<void> {
-  const redis = await startRedis(t)
-  const args = ['--redis', redis.url, '--memory']
-  const [a, b] = await Promise.all([startCli(t, args), startCli(t, args)]) as [RunningCli, RunningCli]
-  await clusterFormed([a, b])
+  const { redis, a, b } = await startTwoNodes(t)
 
   t.test('Redis SIGKILLed and restarted during traffic', async (t) => {
     const N = 150 // per QoS level, one of each every PACE_MS

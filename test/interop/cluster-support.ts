@@ -2,7 +2,7 @@
 // stopped by its PID at teardown; restartable on the same port.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { connect, createServer } from 'node:net'
-import type { RunningCli } from '../helpers/cli.js'
+import { startCli, type RunningCli } from '../helpers/cli.js'
 import { requireProgram } from '../helpers/gateway.js'
 
 /** requireProgram with tap's own fail/comment (their signatures are wider than the helper's). */
@@ -106,4 +106,13 @@ export async function clusterFormed (nodes: RunningCli[]): Promise<void> {
     for (const n of nodes) if ((await health(n)).body.nodes !== nodes.length) return false
     return true
   }, 15_000)
+}
+
+/** Redis and two gateway nodes on it (`--memory`), once they see each other. */
+export async function startTwoNodes (t: { teardown (fn: () => unknown): void }): Promise<{ redis: RedisServer, a: RunningCli, b: RunningCli }> {
+  const redis = await startRedis(t)
+  const args = ['--redis', redis.url, '--memory']
+  const [a, b] = await Promise.all([startCli(t, args), startCli(t, args)]) as [RunningCli, RunningCli]
+  await clusterFormed([a, b])
+  return { redis, a, b }
 }

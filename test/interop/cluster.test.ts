@@ -2,17 +2,14 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import mqtt from 'mqtt'
-import { startCli, type RunningCli } from '../helpers/cli.js'
+import type { RunningCli } from '../helpers/cli.js'
 import { openHub, openMqtt, type HubClient, type HubFrame } from '../helpers/gateway.js'
-import { clusterFormed, health, needs, startRedis } from './cluster-support.js'
+import { health, needs, startTwoNodes } from './cluster-support.js'
 
 if (needs(t, 'redis-server', 'redis-server')) await main()
 
 async function main (): Promise<void> {
-  const redis = await startRedis(t)
-  const args = ['--redis', redis.url, '--memory']
-  const [a, b] = await Promise.all([startCli(t, args), startCli(t, args)]) as [RunningCli, RunningCli]
-  await clusterFormed([a, b])
+  const { a, b } = await startTwoNodes(t)
 
   const mqttPort = (node: RunningCli): string => new URL(node.urls.mqtt).port
 

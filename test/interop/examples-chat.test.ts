@@ -1,50 +1,14 @@
 // examples/ws-chat.mjs and examples/mqtt-chat.mjs, run as a user runs them
 // (node examples/x.mjs, stdin and stdout) against the built gateway.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { openHub, type T } from '../helpers/gateway.js'
 import { startCli, PROJECT_DIR } from '../helpers/cli.js'
+import { runProgram, type RunningProgram } from '../helpers/program.js'
 
-interface Example {
-  proc: ChildProcess
-  out: () => string
-  err: () => string
-  /** Waits until stdout (or stderr) satisfies pred. */
-  wait (pred: (text: string) => boolean, what: string, stream?: 'out' | 'err', timeoutMs?: number): Promise<string>
-  say (line: string): void
-  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-}
-
-function example (t: T, file: string, args: string[]): Example {
-  const proc = spawn(process.execPath, [join(PROJECT_DIR, 'examples', file), ...args], { cwd: PROJECT_DIR, stdio: ['pipe', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  const waiters = new Set<() => void>()
-  const poke = (): void => { for (const w of waiters) w() }
-  proc.stdout!.on('data', (d) => { out += d; poke() })
-  proc.stderr!.on('data', (d) => { err += d; poke() })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => { poke(); resolve({ code, signal }) }))
-  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
-  return {
-    proc,
-    out: () => out,
-    err: () => err,
-    exited,
-    say (line) { proc.stdin!.write(`${line}\n`) },
-    wait (pred, what, stream = 'out', timeoutMs = 8000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          const text = stream === 'out' ? out : err
-          if (pred(text)) { done(); resolve(text) } else if (proc.exitCode !== null || proc.signalCode !== null) { done(); reject(new Error(`${file} exited without ${what}; stdout: ${out}; stderr: ${err}`)) }
-        }
-        const timer = setTimeout(() => { done(); reject(new Error(`no ${what} from ${file} within ${timeoutMs} ms; stdout: ${out}; stderr: ${err}`)) }, timeoutMs)
-        const done = (): void => { clearTimeout(timer); waiters.delete(check) }
-        waiters.add(check)
-        check()
-      })
-    }
-  }
+/** An example started as `node examples/<file> args`, its stdin open. */
+function example (t: T, file: string, args: string[]): RunningProgram {
+  return runProgram(t, process.execPath, [join(PROJECT_DIR, 'examples', file), ...args], { cwd: PROJECT_DIR, stdin: true })
 }
 
 const hasLine = (line: string) => (text: string): boolean => text.split('\n').includes(line)

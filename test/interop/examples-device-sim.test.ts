@@ -1,45 +1,13 @@
 // examples/device-sim.mjs, run as a user runs it, against a gateway.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { startGateway, openHub, openMqtt, nextMqttMessage, type T } from '../helpers/gateway.js'
 import { PROJECT_DIR } from '../helpers/cli.js'
+import { runProgram, type RunningProgram } from '../helpers/program.js'
 
-interface Sim {
-  proc: ChildProcess
-  out: () => string
-  err: () => string
-  wait (pred: (text: string) => boolean, what: string, timeoutMs?: number): Promise<string>
-  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-}
-
-function deviceSim (t: T, args: string[]): Sim {
-  const proc = spawn(process.execPath, [join(PROJECT_DIR, 'examples', 'device-sim.mjs'), ...args], { cwd: PROJECT_DIR, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  const waiters = new Set<() => void>()
-  const poke = (): void => { for (const w of waiters) w() }
-  proc.stdout!.on('data', (d) => { out += d; poke() })
-  proc.stderr!.on('data', (d) => { err += d; poke() })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => { poke(); resolve({ code, signal }) }))
-  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
-  return {
-    proc,
-    out: () => out,
-    err: () => err,
-    exited,
-    wait (pred, what, timeoutMs = 8000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (pred(out)) { done(); resolve(out) } else if (proc.exitCode !== null || proc.signalCode !== null) { done(); reject(new Error(`device-sim exited without ${what}; stdout: ${out}; stderr: ${err}`)) }
-        }
-        const timer = setTimeout(() => { done(); reject(new Error(`no ${what} within ${timeoutMs} ms; stdout: ${out}; stderr: ${err}`)) }, timeoutMs)
-        const done = (): void => { clearTimeout(timer); waiters.delete(check) }
-        waiters.add(check)
-        check()
-      })
-    }
-  }
+/** examples/device-sim.mjs with `args`. */
+function deviceSim (t: T, args: string[]): RunningProgram {
+  return runProgram(t, process.execPath, [join(PROJECT_DIR, 'examples', 'device-sim.mjs'), ...args], { cwd: PROJECT_DIR })
 }
 
 const hasLine = (line: string) => (text: string): boolean => text.split('\n').includes(line)
@@ -122,7 +90,7 @@ t.test('a restarted gateway: devices come back after a backoff with jitter', asy
   const hub = await openHub(t, second.urls.ws, { name: 'ops' })
   await hub.subscribe('sensors/#')
   // The backoff doubles from 1 s: 1 + 2 + 4 + 8 s is the most the first attempts may wait.
-  await sim.wait((o) => o.split('\n').filter((l) => /^rb-\d connected/.test(l)).length >= 4, 'both reconnected', 20_000)
+  await sim.wait((o) => o.split('\n').filter((l) => /^rb-\d connected/.test(l)).length >= 4, 'both reconnected', 'out', 20_000)
   await hub.waitMessage('sensors/rb-1/temp')
   hub.send({ type: 'publish', topic: 'cmd/rb-2/led', payload: 'on', qos: 1 })
   await sim.wait(hasLine('rb-2 led on'), 'commands work again (it subscribed anew: the new gateway had no session)')

@@ -1,45 +1,16 @@
 // examples/serial-bridge.mjs against a socat pseudo-terminal pair: one end is "the
 // serial port" the bridge opens, the other plays the device.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { constants, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ReadStream } from 'node:tty'
 import { startGateway, openHub, requireProgram, type T } from '../helpers/gateway.js'
 import { PROJECT_DIR } from '../helpers/cli.js'
+import { runProgram, type RunningProgram } from '../helpers/program.js'
 
-interface Proc {
-  proc: ChildProcess
-  err: () => string
-  waitErr (pred: (text: string) => boolean, what: string, timeoutMs?: number): Promise<void>
-  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-}
-
-function start (t: T, cmd: string, args: string[]): Proc {
-  const proc = spawn(cmd, args, { cwd: PROJECT_DIR, stdio: ['ignore', 'pipe', 'pipe'] })
-  let err = ''
-  const waiters = new Set<() => void>()
-  proc.stdout!.resume()
-  proc.stderr!.on('data', (d) => { err += d; for (const w of waiters) w() })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => { for (const w of waiters) w(); resolve({ code, signal }) }))
-  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
-  return {
-    proc,
-    err: () => err,
-    exited,
-    waitErr (pred, what, timeoutMs = 8000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (pred(err)) { done(); resolve() } else if (proc.exitCode !== null || proc.signalCode !== null) { done(); reject(new Error(`${cmd} exited without ${what}: ${err}`)) }
-        }
-        const timer = setTimeout(() => { done(); reject(new Error(`no ${what} from ${cmd} within ${timeoutMs} ms: ${err}`)) }, timeoutMs)
-        const done = (): void => { clearTimeout(timer); waiters.delete(check) }
-        waiters.add(check)
-        check()
-      })
-    }
-  }
+function start (t: T, cmd: string, args: string[]): RunningProgram {
+  return runProgram(t, cmd, args, { cwd: PROJECT_DIR })
 }
 
 /** The device's end of the pair: what it reads (lines the bridge wrote) and a way to write. */
@@ -84,7 +55,7 @@ t.test('lines from the port are publishes; messages on the topic are lines to th
   const devicePath = join(dir, 'device')
   // The command of the issue, with link= for stable names.
   const socat = start(t, 'socat', ['-d', '-d', `pty,raw,echo=0,link=${port}`, `pty,raw,echo=0,link=${devicePath}`])
-  await socat.waitErr((e) => e.includes('starting data transfer loop'), 'the pty pair')
+  await socat.wait((e) => e.includes('starting data transfer loop'), 'the pty pair', 'err')
 
   const { urls } = await startGateway(t)
   const hub = await openHub(t, urls.ws, { name: 'bench' })
@@ -92,7 +63,7 @@ t.test('lines from the port are publishes; messages on the topic are lines to th
   const device = openDevice(t, devicePath)
   const bridge = start(t, process.execPath, [join(PROJECT_DIR, 'examples', 'serial-bridge.mjs'),
     '--device', port, '--baud', '115200', '--url', urls.mqtt, '--pub-topic', 'serial/bench/rx', '--sub-topic', 'serial/bench/tx'])
-  await bridge.waitErr((e) => e.includes(`* ${port} -> serial/bench/rx; serial/bench/tx -> ${port}`), 'subscribed')
+  await bridge.wait((e) => e.includes(`* ${port} -> serial/bench/rx; serial/bench/tx -> ${port}`), 'subscribed', 'err')
 
   device.write('temp=21.5\r\nhum=40\n')
   t.match(await hub.waitMessage('serial/bench/rx', (f) => f.payload === 'temp=21.5'), { via: 'mqtt' }, 'CRLF line')

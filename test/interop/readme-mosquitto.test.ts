@@ -3,7 +3,7 @@
 // gateway's real port for `-p 1883`, 127.0.0.1 for localhost, and bounds on
 // mosquitto_sub (-W seconds, -C messages) so that no test can hang.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { runProgram, type RunningProgram } from '../helpers/program.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startGateway, openHub, openMqtt, nextMqttMessage, requireProgram, type T } from '../helpers/gateway.js'
@@ -82,41 +82,9 @@ function localize (words: string[], port: number, bounds: { W?: number, C?: numb
   return out
 }
 
-interface Running {
-  proc: ChildProcess
-  out: () => string
-  err: () => string
-  waitOutput (pred: (out: string) => boolean, what: string, timeoutMs?: number): Promise<string>
-  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-}
-
-function run (t: T, argv: string[]): Running {
+function run (t: T, argv: string[]): RunningProgram {
   const [cmd, ...args] = argv
-  const proc = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  const waiters = new Set<() => void>()
-  proc.stdout!.on('data', (d) => { out += d; for (const w of waiters) w() })
-  proc.stderr!.on('data', (d) => { err += d })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => { for (const w of waiters) w(); resolve({ code, signal }) }))
-  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
-  return {
-    proc,
-    out: () => out,
-    err: () => err,
-    exited,
-    waitOutput (pred, what, timeoutMs = 8000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (pred(out)) { done(); resolve(out) } else if (proc.exitCode !== null || proc.signalCode !== null) { done(); reject(new Error(`${argv.join(' ')} ended without ${what}; stdout: ${out} stderr: ${err}`)) }
-        }
-        const timer = setTimeout(() => { done(); reject(new Error(`no ${what} from ${argv.join(' ')} within ${timeoutMs} ms; stdout: ${out} stderr: ${err}`)) }, timeoutMs)
-        const done = (): void => { clearTimeout(timer); waiters.delete(check) }
-        waiters.add(check)
-        check()
-      })
-    }
-  }
+  return runProgram(t, cmd as string, args)
 }
 
 /** Resolves when the broker has a subscription on `filter` (what mosquitto_sub asked for). */
@@ -134,7 +102,7 @@ function subscribed (gateway: { broker: NodeJS.EventEmitter }, filter: string, t
   })
 }
 
-async function ok (r: Running, what: string): Promise<void> {
+async function ok (r: RunningProgram, what: string): Promise<void> {
   const { code } = await r.exited
   if (code !== 0) throw new Error(`${what} exited ${code}: ${r.err()}`)
 }
@@ -156,7 +124,7 @@ t.test('1 and 2: mosquitto_sub on chat/# sees a /ws chat line; mosquitto_pub on 
   const sub = run(t, localize(subLine, port, { C: 2 }))
   await ready
   hub.send('hi from ws')
-  const out = await sub.waitOutput((o) => o.includes('chat/lobby {'), 'the chat line')
+  const out = await sub.wait((o) => o.includes('chat/lobby {'), 'the chat line')
   const [topic, ...rest] = out.split('\n')[0]!.split(' ')
   t.equal(topic, 'chat/lobby', '-v prints the topic')
   t.match(JSON.parse(rest.join(' ')), { from: 'alice', text: 'hi from ws', via: 'ws' }, 'then the chat envelope')
@@ -165,7 +133,7 @@ t.test('1 and 2: mosquitto_sub on chat/# sees a /ws chat line; mosquitto_pub on 
   await ok(pub, 'mosquitto_pub')
   const m = await hub.waitMessage('chat/lobby', (f) => f.payload === 'hello from mosquitto')
   t.match(m, { via: 'mqtt', payload: 'hello from mosquitto' }, 'the /ws client sees the MQTT line as chat')
-  await sub.waitOutput((o) => o.includes('chat/lobby hello from mosquitto'), 'its own line')
+  await sub.wait((o) => o.includes('chat/lobby hello from mosquitto'), 'its own line')
   t.match(await sub.exited, { code: 0 }, 'the subscriber ends after -C 2')
 })
 
@@ -258,7 +226,7 @@ t.test('6: a device with a last will: SIGKILL it and presence/dev42 says offline
   await ready
   const ack = await hub.request({ type: 'publish', topic: 'cmd/dev42/led', payload: 'on' })
   t.equal(ack.type, 'ack')
-  await dev.waitOutput((o) => o === 'on\n', 'the command')
+  await dev.wait((o) => o === 'on\n', 'the command')
 
   dev.proc.kill('SIGKILL')
   t.match(await dev.exited, { signal: 'SIGKILL' })
