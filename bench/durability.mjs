@@ -16,7 +16,6 @@ import { median } from './lib/samples.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const WINDOW = 64
-let SECONDS = 4
 
 /** A gateway for one case: a fresh --data-dir unless the case runs --memory. @param {string[]} args */
 async function startCase (args) {
@@ -33,8 +32,8 @@ async function startCase (args) {
   }
 }
 
-/** Closed loop: WINDOW chat frames in flight, counting acks for SECONDS. */
-async function chatRate (wsUrl) {
+/** Closed loop: WINDOW chat frames in flight, counting acks for `seconds`. @param {string} wsUrl @param {number} seconds */
+async function chatRate (wsUrl, seconds) {
   const ws = new WebSocket(`${wsUrl}?name=bench&room=bench&presence=0`)
   await new Promise((r, j) => { ws.once('open', r); ws.once('error', j) })
   let acked = 0
@@ -50,7 +49,7 @@ async function chatRate (wsUrl) {
       else if (acked === next) resolve(undefined)
     })
   })
-  stopAt = Date.now() + SECONDS * 1000
+  stopAt = Date.now() + seconds * 1000
   const t0 = Date.now()
   for (let i = 0; i < WINDOW; i++) ws.send(JSON.stringify({ type: 'chat', text: `m${next}`, id: `c${next++}` }))
   await done
@@ -59,13 +58,13 @@ async function chatRate (wsUrl) {
   return rate
 }
 
-/** Closed loop: WINDOW QoS 1 publishes in flight for SECONDS, with an offline persistent subscriber. */
-async function qos1Rate (mqttUrl) {
+/** Closed loop: WINDOW QoS 1 publishes in flight for `seconds`, with an offline persistent subscriber. @param {string} mqttUrl @param {number} seconds */
+async function qos1Rate (mqttUrl, seconds) {
   const sub = await mqtt.connectAsync(mqttUrl, { clientId: `bench-sub-${Math.random().toString(36).slice(2)}`, clean: false, reconnectPeriod: 0 })
   await sub.subscribeAsync('bench/q1/#', { qos: 1 })
   await sub.endAsync()
   const pub = await mqtt.connectAsync(mqttUrl, { clientId: `bench-pub-${Math.random().toString(36).slice(2)}`, reconnectPeriod: 0 })
-  const stopAt = Date.now() + SECONDS * 1000
+  const stopAt = Date.now() + seconds * 1000
   const t0 = Date.now()
   let acked = 0
   const payload = Buffer.alloc(64, 120)
@@ -82,10 +81,10 @@ async function qos1Rate (mqttUrl) {
 }
 
 const cases = {
-  chatDisk: { args: [], run: (g) => chatRate(g.urls.ws) },
-  chatMemory: { args: ['--memory'], run: (g) => chatRate(g.urls.ws) },
-  qos1Held: { args: [], run: (g) => qos1Rate(g.urls.mqtt) },
-  qos1Stock: { args: ['--hold-puback', 'false'], run: (g) => qos1Rate(g.urls.mqtt) }
+  chatDisk: { args: [], run: (g, s) => chatRate(g.urls.ws, s) },
+  chatMemory: { args: ['--memory'], run: (g, s) => chatRate(g.urls.ws, s) },
+  qos1Held: { args: [], run: (g, s) => qos1Rate(g.urls.mqtt, s) },
+  qos1Stock: { args: ['--hold-puback', 'false'], run: (g, s) => qos1Rate(g.urls.mqtt, s) }
 }
 
 /**
@@ -94,7 +93,7 @@ const cases = {
  * @param {{ seconds?: number, rounds?: number, log?: (msg: string) => void }} [o]
  */
 export async function measureDurability (o = {}) {
-  SECONDS = o.seconds ?? 4
+  const seconds = o.seconds ?? 4
   const rounds = o.rounds ?? 3
   /** @type {Record<string, number[]>} */
   const raw = Object.fromEntries(Object.keys(cases).map((k) => [k, []]))
@@ -104,13 +103,13 @@ export async function measureDurability (o = {}) {
     for (const name of names) {
       const c = cases[/** @type {keyof typeof cases} */ (name)]
       const g = await startCase(c.args)
-      try { raw[name]?.push(await c.run(g)) } finally { await g.stop() }
+      try { raw[name]?.push(await c.run(g, seconds)) } finally { await g.stop() }
       o.log?.(`[${round + 1}/${rounds}] durability ${name}: ${Math.round(raw[name]?.at(-1) ?? 0)} msg/s`)
     }
   }
   const medians = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, median(v)]))
   const paired = (/** @type {string} */ a, /** @type {string} */ b) => median((raw[a] ?? []).map((x, i) => x / (raw[b]?.[i] ?? NaN)))
-  return { seconds: SECONDS, rounds, window: WINDOW, raw, medians, chatRatio: paired('chatDisk', 'chatMemory'), qosRatio: paired('qos1Held', 'qos1Stock') }
+  return { seconds, rounds, window: WINDOW, raw, medians, chatRatio: paired('chatDisk', 'chatMemory'), qosRatio: paired('qos1Held', 'qos1Stock') }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

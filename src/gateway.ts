@@ -1,12 +1,13 @@
 import { once } from 'node:events'
 import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo, Server as NetServer } from 'node:net'
-import type { Aedes, Client } from 'aedes'
+import type { Aedes } from 'aedes'
 import { FusionError } from './errors.js'
 import { checkTopicFilter } from './topics/topic-rules.js'
 import { resolveOptions, type GatewayOptions } from './options.js'
 import { openStore, type Store } from './store/open-store.js'
-import { createBroker, mqttIdentity, verifiedUser } from './broker/create-broker.js'
+import { createBroker } from './broker/create-broker.js'
+import { reconcileMqttClients } from './broker/reconcile.js'
 import { HistoryLog } from './history/history-log.js'
 import type { HistoryStore } from './history/history-store.js'
 import { createCluster } from './cluster/cluster.js'
@@ -224,32 +225,14 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       close,
       reload () {
         const done = policy.reload()
+        // A removed user loses the connections they have, not only the next login, and
+        // subscriptions granted under the old rules are checked against the new ones.
         const auth = policy.auth
-        if (auth) {
-          // A user taken out of the file loses the connections they have, not only the next login.
-          const gone = (user: string): boolean => !auth.hasUser(user)
-          let dropped = hub.dropUsers(gone)
-          // Aedes keeps its connected clients by id (not in its typings).
-          for (const client of Object.values((broker as unknown as { clients: Record<string, Client> }).clients)) {
-            const user = verifiedUser(client)
-            if (user !== undefined && gone(user)) { client.close(); dropped++ }
-          }
-          if (dropped) done.push(`closed ${dropped} connection(s) of removed users`)
-        }
-        // Subscriptions granted under the old rules are checked against the new ones.
-        let revoked = hub.recheckSubscriptions()
-        for (const client of Object.values((broker as unknown as { clients: Record<string, Client> }).clients)) {
-          const who = mqttIdentity(client)
-          const denied = Object.keys((client as unknown as { subscriptions: Record<string, unknown> }).subscriptions)
-            .filter((filter) => { try { policy.acl.checkSubscribe(who, filter); return false } catch { return true } })
-          if (denied.length === 0) continue
-          // MQTT 3.1.1 cannot tell a client; it stops receiving (a persistent session forgets them too).
-          client.unsubscribe(denied as never, () => {})
-          // Without an UNSUBSCRIBE packet Aedes leaves the stored session alone: drop them there too.
-          if (!client.clean) (broker as unknown as { persistence: { removeSubscriptions (c: Client, s: string[]): Promise<unknown> } }).persistence.removeSubscriptions(client, denied).catch(() => {})
-          revoked += denied.length
-        }
-        if (revoked) done.push(`revoked ${revoked} subscription(s) the rules no longer allow`)
+        const gone = auth ? (user: string): boolean => !auth.hasUser(user) : undefined
+        const ws = hub.reconcile(gone)
+        const mqtt = reconcileMqttClients(broker, policy.acl, gone)
+        if (ws.closed + mqtt.closed) done.push(`closed ${ws.closed + mqtt.closed} connection(s) of removed users`)
+        if (ws.revoked + mqtt.revoked) done.push(`revoked ${ws.revoked + mqtt.revoked} subscription(s) the rules no longer allow`)
         return done
       }
     }

@@ -343,38 +343,27 @@ export class Hub {
   }
 
   /**
-   * Closes the sessions of users who may no longer connect (removed by a reload): an
-   * `error` frame NOT_AUTHORIZED, then 1008, as for a bad token. Returns how many.
+   * After a reload of the users and rules: a session whose user is gone gets an `error`
+   * frame NOT_AUTHORIZED and 1008, as for a bad token; a filter the ACL now refuses is
+   * dropped with an `error` frame ACL_DENIED naming it, and a session whose own room is
+   * refused is closed with 1008, as a refused join is.
    */
-  dropUsers (gone: (user: string) => boolean): number {
-    let n = 0
-    for (const s of this.#sessions.values()) {
-      const user = this.#users.get(s)
-      if (user === undefined || !gone(user)) continue
-      s.writeJson({ type: 'error', code: 'NOT_AUTHORIZED', message: `user ${user} no longer exists` })
-      s.close(WS_CLOSE.POLICY, 'NOT_AUTHORIZED')
-      setTimeout(() => s.ws.terminate(), 1000).unref()
-      n++
-    }
-    return n
-  }
-
-  /**
-   * Checks every subscription again (the rules were reloaded). A filter the ACL now
-   * refuses is dropped with an `error` frame ACL_DENIED saying so; a session whose own
-   * room is refused is closed with 1008, as a refused join is. Returns how many.
-   */
-  recheckSubscriptions (): number {
-    let n = 0
+  reconcile (userGone?: (user: string) => boolean): { closed: number, revoked: number } {
+    let closed = 0
+    let revoked = 0
     for (const s of [...this.#sessions.values()]) {
+      const user = this.#users.get(s)
+      if (user !== undefined && userGone?.(user)) {
+        this.#closeForPolicy(s, 'NOT_AUTHORIZED', `user ${user} no longer exists`)
+        closed++
+        continue
+      }
       const who = this.#identity(s)
       for (const filter of [...s.subscriptions]) {
         if (this.#mayRead(who, filter)) continue
-        n++
+        revoked++
         if (filter === s.roomTopic) {
-          s.writeJson({ type: 'error', code: 'ACL_DENIED', message: `subscribe to ${filter} is no longer allowed` })
-          s.close(WS_CLOSE.POLICY, 'ACL_DENIED')
-          setTimeout(() => s.ws.terminate(), 1000).unref()
+          this.#closeForPolicy(s, 'ACL_DENIED', `subscribe to ${filter} is no longer allowed`)
           break
         }
         s.subscriptions.delete(filter)
@@ -382,7 +371,13 @@ export class Hub {
         s.writeJson({ type: 'error', code: 'ACL_DENIED', message: `subscribe to ${filter} is no longer allowed: unsubscribed` })
       }
     }
-    return n
+    return { closed, revoked }
+  }
+
+  #closeForPolicy (s: HubSession, code: 'NOT_AUTHORIZED' | 'ACL_DENIED', message: string): void {
+    s.writeJson({ type: 'error', code, message })
+    s.close(WS_CLOSE.POLICY, code)
+    setTimeout(() => s.ws.terminate(), 1000).unref()
   }
 
   /** Closes every session with 1001 (terminating stragglers after the timeout); safe to call twice. */
