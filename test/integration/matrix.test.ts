@@ -323,7 +323,7 @@ t.test('exactly once per client with overlapping filters', async (t) => {
     t.ok(copies.length >= 1 && copies.length <= 3, `1 to 3 copies (got ${copies.length})`)
     t.ok(copies.every((x) => x.payload.toString() === 'q1'), 'each copy intact')
     // [MQTT-3.3.5-1] also says "respecting the maximum QoS of all the matching subscriptions".
-    // Stock Aedes 1.2 gave QoS 0 here (moscajs/aedes#1074); src/broker/overlap-qos.ts fixes it.
+    // Stock Aedes 1.2 gave QoS 0 here (moscajs/aedes#1074); src/engine/overlap-qos.ts fixes it.
     t.same(copies.map((x) => x.qos), [1], 'one copy, at the highest granted QoS, 1, though the exact-topic subscription is QoS 0')
   })
 
