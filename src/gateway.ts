@@ -1,3 +1,5 @@
+import type { LogFn } from './core/types.js'
+export type { LogFn } from './core/types.js'
 import { once } from 'node:events'
 import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo, Server as NetServer } from 'node:net'
@@ -29,7 +31,6 @@ import type { Durability } from './engine/create-broker.js'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocketServer } from 'ws'
 
-export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
 
 /** The addresses every door listens on, as the ready line names them. */
 export interface GatewayUrls {

@@ -1,5 +1,6 @@
+import type { LogFn } from './types.js'
 export type Level = 'info' | 'warn' | 'error'
-export type LogLike = (level: Level, msg: string, err?: unknown) => void
+export type LogLike = LogFn
 
 /**
  * A log that writes at most one line per `windowMs` for one kind of event and counts the

@@ -1,3 +1,4 @@
+import type { LogFn } from '../core/types.js'
 import { Aedes } from 'aedes'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
@@ -63,7 +64,7 @@ export interface BrokerDeps {
   readonly stats: Stats
   readonly limits: TopicLimits & { readonly maxPayload: number }
   readonly id?: string | undefined
-  readonly log: (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
+  readonly log: LogFn
   /** Holds QoS 1 PUBACKs until stored; undefined for stock Aedes behaviour. */
   readonly durability?: Durability | undefined
   /** The user store and tokens when auth is on; undefined for anonymous access. */

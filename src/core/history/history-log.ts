@@ -1,18 +1,9 @@
 import type { AbstractLevel } from 'abstract-level'
 import { FusionError } from '../errors.js'
 import type { HistoryStore } from './history-store.js'
+import type { HistoryRecord } from '../types.js'
 
-/** One stored message, as the `history` frame and `GET /api/history` show it. */
-export interface HistoryRecord {
-  readonly seq: number
-  readonly topic: string
-  /** The chat text for chat topics, else the payload (base64 when `encoding` says so). */
-  readonly payload: string
-  readonly encoding?: 'base64'
-  readonly from: string
-  readonly via: string
-  readonly ts: number
-}
+export type { HistoryRecord } from '../types.js'
 
 export interface HistoryOptions {
   /** Messages kept per topic; older ones are deleted as new ones come. @default 1000 */

@@ -1,4 +1,4 @@
-import type { HistoryRecord } from './history-log.js'
+import type { HistoryRecord } from '../types.js'
 
 /** A record before the log numbers it. */
 export type NewHistoryRecord = Omit<HistoryRecord, 'seq'>

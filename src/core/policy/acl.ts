@@ -1,14 +1,8 @@
 import { FusionError } from '../errors.js'
 
-/** Who is asking: the same shape for every door. */
-export interface Identity {
-  readonly clientId: string
-  /** Set only when the user proved it (auth on); a name a client merely claims is not here. */
-  readonly username?: string | undefined
-  readonly door: Door
-}
+import type { Identity } from '../types.js'
 
-export type Door = 'mqtt' | 'mqtt-ws' | 'ws' | 'http'
+export type { Door, Identity } from '../types.js'
 
 /**
  * The publish/subscribe policy. Every door calls these two functions: the Aedes

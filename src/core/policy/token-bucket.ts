@@ -96,7 +96,8 @@ export class KeyedBuckets {
   }
 }
 
-export type RateVerdict = 'ok' | 'limited' | 'cut'
+export type { RateVerdict } from '../types.js'
+import type { RateVerdict } from '../types.js'
 
 /**
  * A client's allowance plus its patience: a message over the rate is `limited` (the door

@@ -2,7 +2,8 @@
  * The chat envelope: `{"from","text","ts","via"}` as UTF-8 JSON on `chat/<room>`.
  * The hub writes it; what MQTT clients publish on chat topics is read leniently.
  */
-export type Via = 'ws' | 'mqtt' | 'http'
+export type { Via } from '../types.js'
+import type { Via } from '../types.js'
 
 export interface ChatEnvelope {
   readonly from: string

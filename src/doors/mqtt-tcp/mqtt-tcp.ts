@@ -1,3 +1,4 @@
+import type { LogFn } from '../../core/types.js'
 import { createServer, type Server, type Socket } from 'node:net'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { IncomingMessage } from 'node:http'
@@ -15,7 +16,7 @@ export interface MqttDoorDeps {
   readonly maxPacket: number
   readonly stats: Stats
   readonly meter: ByteMeter
-  readonly log: (level: 'info' | 'warn' | 'error', msg: string) => void
+  readonly log: LogFn
   /** Counts a raw socket against the connection limits; false when it was refused (and destroyed). */
   readonly admit?: (socket: Socket) => boolean
   /** Bytes a client may have queued unsent before it is cut (a reader that stopped reading). */

@@ -1,3 +1,4 @@
+import type { LogFn } from '../../core/types.js'
 import { randomBytes, randomInt } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -22,7 +23,7 @@ export interface HubDeps {
   readonly presence: PresenceTracker
   readonly acl: Acl
   readonly stats: Stats
-  readonly log: (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
+  readonly log: LogFn
   /** With auth on: the user a connection's token proves, or why it does not. Undefined: auth off. */
   readonly identify?: ((req: IncomingMessage) => string | FusionError) | undefined
   /** Makes each session's message-rate gate; undefined for no limit. */

@@ -1,3 +1,4 @@
+import type { LogFn } from '../../core/types.js'
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { RedisPersistence } from './redis-persistence.js'
@@ -9,7 +10,6 @@ import { PeerSync } from './peer-sync.js'
 import { PresenceLedger, type AnnounceOffline } from './presence-ledger.js'
 import { RedisLink, redactUrl } from './redis-link.js'
 
-type Log = (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
 
 /**
  * How long an MQTT QoS 1 publish waits for Redis before the client is disconnected
@@ -42,7 +42,7 @@ export interface ClusterOptions {
   /** Filters whose messages the shared history keeps. */
   readonly logged: readonly string[]
   readonly history: RedisHistoryOptions
-  readonly log: Log
+  readonly log: LogFn
 }
 
 /** What /api/health and /api/stats say about the cluster. */

@@ -1,8 +1,8 @@
+import type { LogFn } from '../../core/types.js'
 import { EventEmitter } from 'node:events'
 import { Redis, type RedisOptions } from 'ioredis'
 import { FusionError } from '../../core/errors.js'
 
-type Log = (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
 
 /** The three connections of one node, by what they carry. */
 export type Role = 'pub' | 'sub' | 'db'
@@ -53,9 +53,9 @@ export class RedisLink extends EventEmitter {
   #up = false
   #downSince = 0
   #closing = false
-  readonly #log: Log
+  readonly #log: LogFn
 
-  private constructor (url: string, name: string, log: Log) {
+  private constructor (url: string, name: string, log: LogFn) {
     super()
     this.url = url
     this.#log = log
@@ -85,7 +85,7 @@ export class RedisLink extends EventEmitter {
    * Connects, or fails with one sentence that names the URL: `--redis redis://...:
    * cannot connect (ECONNREFUSED)`.
    */
-  static async open (url: string, name: string, log: Log): Promise<RedisLink> {
+  static async open (url: string, name: string, log: LogFn): Promise<RedisLink> {
     const shown = redactUrl(url)
     // A throwaway probe with no retries, so "Redis is down" is an answer, not a wait.
     const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: START_TIMEOUT_MS, enableOfflineQueue: false })
