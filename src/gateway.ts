@@ -30,6 +30,7 @@ import { PubackGate } from './engine/durable-puback.js'
 import type { Durability } from './engine/create-broker.js'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocketServer } from 'ws'
+import { createUpstreamBridges } from './engine/upstream/upstream.js'
 
 
 /** The addresses every door listens on, as the ready line names them. */
@@ -101,8 +102,10 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     cluster?.attach(broker as unknown as { brokers: Record<string, number> })
     const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
-    if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
     steps.push(() => bridge.close())
+    const upstream = await createUpstreamBridges({ file: options.bridge, broker, db: store.db, acl, limits: options, publish: (r) => bridge.publish(r), log })
+    steps.push(() => upstream.close())
+    if (durability) durability.storedFor = (stamp) => bothStored(bridge.storedFor(stamp), upstream.storedFor(stamp))
     // Logged topics are kept even when no /ws client listens.
     await bridge.startLogging()
     const presence = new PresenceTracker(bridge, { ledger: cluster?.presenceLedger })
@@ -125,10 +128,11 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       history,
       acl,
       stats,
-      statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+      statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}), upstream: upstream.stats() }),
       health: () => {
         const c = cluster?.health()
-        const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }
+        // A down upstream shows here but never makes the gateway unready: local traffic still flows.
+        const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000), ...(upstream.health() ? { upstream: upstream.health() } : {}) }
         return { ready: !closing && (cluster?.ready ?? true), detail: c ? { ...detail, redis: c.redis, node: c.node, nodes: c.nodes } : detail }
       },
       policy: policy.http,
@@ -159,6 +163,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
         await run(() => hub.close(), 'hub')
         for (const ws of mqttWs.clients) ws.terminate()
         await run(unwatch, 'presence watch')
+        await run(() => upstream.close(), 'upstream')
         await run(() => new Promise<void>((resolve) => broker.close(() => resolve())), 'broker')
         if (cluster) await run(() => cluster.close(), 'cluster')
         await run(() => withDeadline(tcpClosed, options.closeTimeoutMs), 'mqtt listener')
@@ -241,6 +246,10 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     for (const step of steps.reverse()) { try { await step() } catch {} }
     throw err
   }
+}
+
+function bothStored (a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
+  return a && b ? Promise.all([a, b]).then(() => {}) : a ?? b
 }
 
 function withDeadline (p: Promise<void>, ms: number): Promise<void> {

@@ -36,6 +36,7 @@ export const USAGE = `Usage: mqtt-fusion [options]
   --redis URL            share the topic space with other nodes (FUSION_REDIS_URL)
   --config FILE          a JSON file with the same keys (FUSION_CONFIG)
   --history-limit N      messages in the history frame (default 50)
+  --bridge FILE          upstream brokers and the topics bridged to them (docs/BRIDGE.md)
 
  Security (docs/SECURITY.md):
   --users FILE           turn auth on with this users file (FUSION_USERS);

@@ -107,6 +107,8 @@ export interface GatewayOptions {
   msgRate: number
   /** Name shown in `welcome.server`. */
   serverName: string
+  /** Bridge file: upstream brokers and the topics carried to and from them (docs/BRIDGE.md). @default undefined (no bridge) */
+  bridge?: string | undefined
 }
 
 export const DEFAULTS: Readonly<GatewayOptions> = Object.freeze({
@@ -141,7 +143,8 @@ export const DEFAULTS: Readonly<GatewayOptions> = Object.freeze({
   maxConnectionsPerIp: 1000,
   connectRate: 100,
   msgRate: 1000,
-  serverName: 'mqtt-fusion/0.1.0'
+  serverName: 'mqtt-fusion/0.1.0',
+  bridge: undefined
 })
 
 /** Option names as the command line spells them, for error messages. */
@@ -177,7 +180,8 @@ export const OPTION_FLAGS: Readonly<Record<keyof GatewayOptions, string>> = Obje
   maxConnectionsPerIp: 'max-connections-per-ip',
   connectRate: 'connect-rate',
   msgRate: 'msg-rate',
-  serverName: 'server-name'
+  serverName: 'server-name',
+  bridge: 'bridge'
 })
 
 type IntRule = readonly [min: number, max: number]

@@ -1,5 +1,6 @@
 import type { Stats } from '../../core/stats.js'
 import { DOORS } from '../../core/stats.js'
+import type { LinkStats } from '../../engine/upstream/link.js'
 
 /**
  * Prometheus text exposition (format 0.0.4). Written by hand: a dozen counters read
@@ -22,6 +23,16 @@ export function renderMetrics (stats: Stats, extra: Record<string, unknown>): st
   metric('fusion_bytes_out_total', 'counter', 'Bytes written to sockets per door.', DOORS.map((door) => [`{door="${door}"}`, bytes[door]?.bytesOut ?? 0]))
   metric('fusion_dropped_total', 'counter', 'Messages or clients dropped, by reason.',
     Object.entries(stats.dropped).map(([reason, n]) => [`{reason="${reason}"}`, n]))
+  const links = (Array.isArray(extra.upstream) ? extra.upstream : []) as LinkStats[]
+  if (links.length) {
+    const per = (pick: (l: LinkStats) => number): Array<[string, number]> => links.map((l) => [`{link="${l.name}"}`, pick(l)])
+    metric('fusion_upstream_connected', 'gauge', '1 while the upstream link is connected.', per((l) => (l.connected ? 1 : 0)))
+    metric('fusion_upstream_queued', 'gauge', 'QoS 1 messages waiting for the upstream.', per((l) => l.queued))
+    metric('fusion_upstream_messages_in_total', 'counter', 'Messages received from the upstream.', per((l) => l.messagesIn))
+    metric('fusion_upstream_messages_out_total', 'counter', 'Messages the upstream took.', per((l) => l.messagesOut))
+    metric('fusion_upstream_dropped_total', 'counter', 'Messages a link dropped, by reason.',
+      links.flatMap((l) => Object.entries(l.dropped).map(([reason, n]): [string, number] => [`{link="${l.name}",reason="${reason}"}`, n])))
+  }
   metric('fusion_uptime_seconds', 'gauge', 'Seconds since start.', [['', (Date.now() - stats.startedAt) / 1000]])
   metric('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [['', process.memoryUsage.rss()]])
   return lines.join('\n') + '\n'
