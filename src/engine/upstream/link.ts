@@ -10,6 +10,7 @@ import { guardMqttStream } from '../../doors/mqtt-tcp/mqtt-guard.js'
 import type { UpstreamConfig } from './config.js'
 import type { OutboundMessage, OutboundQueue } from './outbound-queue.js'
 import { RuleSet, toLocal, type CompiledRule } from './rules.js'
+import { ruleCovers, splitLevels, type Levels } from '../../core/topics/topic-match.js'
 
 /** What a link is doing: trying, up, waiting to try again, or shut. */
 export type LinkState = 'connecting' | 'connected' | 'waiting' | 'closed'
@@ -29,7 +30,9 @@ export interface LinkStats {
   /** Dropped: queue full (oldest first), QoS 0 while down or congested, refused by the ACL or the limits. */
   readonly dropped: { readonly queueFull: number, readonly offline: number, readonly refused: number }
   readonly lastError: string | undefined
+  /** Successful connections, and every attempt (a tight loop would show here). */
   readonly connects: number
+  readonly attempts: number
   readonly since: number
 }
 
@@ -87,8 +90,10 @@ export class UpstreamLink {
   #offline = 0
   #refused = 0
   #connects = 0
+  #attempts = 0
   #since = Date.now()
   #pumping = false
+  #subscribed: Levels[] = []
 
   constructor (deps: LinkDeps) {
     this.#deps = deps
@@ -145,6 +150,7 @@ export class UpstreamLink {
       dropped: { queueFull: this.#queue.dropped, offline: this.#offline, refused: this.#refused },
       lastError: this.#lastError,
       connects: this.#connects,
+      attempts: this.#attempts,
       since: this.#since
     }
   }
@@ -198,6 +204,7 @@ export class UpstreamLink {
 
   #connect (): void {
     const generation = ++this.#generation
+    this.#attempts++
     this.#setState('connecting')
     let client: MqttClient
     try {
@@ -240,20 +247,32 @@ export class UpstreamLink {
   }
 
   #subscribe (generation: number, client: MqttClient): void {
-    const filters = this.rules.remoteFilters
-    if (filters.size === 0) return
-    // MQTT 5 "no local" [MQTT-3.8.3-3]: the upstream does not send back what this link
-    // published, so a `both` rule does not see its own messages a second time.
-    const nl = this.#config.protocolVersion === 5
-    const map = Object.fromEntries([...filters].map(([f, qos]) => [f, { qos, ...(nl ? { nl: true } : {}) }]))
-    client.subscribe(map, (err, granted) => {
-      if (generation !== this.#generation || err) return
-      const refused = (granted ?? []).filter((g) => (g.qos as number) >= 0x80).map((g) => g.topic)
-      if (refused.length) {
-        this.#lastError = `the upstream refused the subscription to ${refused.join(', ')}`
-        this.#deps.log('warn', `upstream ${this.name}: ${this.#lastError}`)
-      }
+    const filters = [...this.rules.remoteFilters]
+    this.#subscribed = filters.map(([f]) => splitLevels(f))
+    const v5 = this.#config.protocolVersion === 5
+    filters.forEach(([filter, qos], i) => {
+      // MQTT 5: "no local" [MQTT-3.8.3-3], so the upstream does not send back what this
+      // link published (a `both` rule would see its own messages again), and one
+      // subscription identifier per filter [MQTT-3.8.2.1.2], so a copy the upstream
+      // sends for each of two overlapping filters is taken once.
+      const opts = v5 ? { qos, nl: true, properties: { subscriptionIdentifier: i + 1 } } : { qos }
+      client.subscribe(filter, opts, (err, granted) => {
+        if (generation !== this.#generation || err) return
+        if ((granted ?? []).some((g) => (g.qos as number) >= 0x80)) {
+          this.#lastError = `the upstream refused the subscription to ${filter}`
+          this.#deps.log('warn', `upstream ${this.name}: ${this.#lastError}`)
+        }
+      })
     })
+  }
+
+  /** With subscription identifiers: false for the copy of a message sent for a filter that is not the first to match it. */
+  #firstCopy (packet: IPublishPacket): boolean {
+    const ids = packet.properties?.subscriptionIdentifier
+    if (ids === undefined) return true
+    const levels = splitLevels(packet.topic)
+    const first = this.#subscribed.findIndex((f) => ruleCovers(f, levels)) + 1
+    return Array.isArray(ids) ? ids.includes(first) : ids === first
   }
 
   /** The connection ended or never started: forget the client, try again later. */
@@ -315,7 +334,7 @@ export class UpstreamLink {
   #inbound (generation: number, client: MqttClient, packet: IPublishPacket, done: (err?: Error) => void): void {
     const remote = packet.topic
     const rule = this.rules.inRule(remote)
-    if (!rule) { done(); return } // the upstream sent what no rule asked for (an overlapping session subscription)
+    if (!rule || !this.#firstCopy(packet)) { done(); return } // the upstream sent what no rule asked for (an overlapping session subscription)
     const local = toLocal(rule, remote)
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload)
     const refusal = this.#refusal(rule, local, payload)

@@ -57,10 +57,21 @@ export class RuleSet {
   /** Distinct local filters the link subscribes to on the local broker. */
   get localFilters (): string[] { return [...new Set(this.#out.map((r) => r.localFilter))] }
 
-  /** Distinct remote filters with the highest QoS any rule asks for, for the upstream SUBSCRIBE. */
+  /**
+   * The remote filters to subscribe to, with the highest QoS any rule asks for. A filter
+   * another one covers is left out: a broker may send one copy per matching
+   * subscription (Mosquitto 2 does), and the covering one brings its messages anyway.
+   */
   get remoteFilters (): Map<string, 0 | 1> {
+    const all = new Map<string, 0 | 1>()
+    for (const r of this.#in) all.set(r.remoteFilter, Math.max(all.get(r.remoteFilter) ?? 0, r.qos) as 0 | 1)
     const out = new Map<string, 0 | 1>()
-    for (const r of this.#in) out.set(r.remoteFilter, Math.max(out.get(r.remoteFilter) ?? 0, r.qos) as 0 | 1)
+    for (const [f, qos] of all) {
+      const levels = splitLevels(f)
+      const cover = [...all.keys()].find((g) => g !== f && ruleCovers(splitLevels(g), levels) && !(ruleCovers(levels, splitLevels(g)) && g > f))
+      if (cover === undefined) out.set(f, Math.max(out.get(f) ?? 0, qos) as 0 | 1)
+      else out.set(cover, Math.max(out.get(cover) ?? all.get(cover) ?? 0, qos) as 0 | 1)
+    }
     return out
   }
 
