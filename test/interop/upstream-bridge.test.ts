@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import mqtt from 'mqtt'
 import { openHub, openMqtt, requireProgram, startGateway } from '../helpers/gateway.js'
+import { createGateway } from '../../src/index.js'
 import { startMosquitto, until, type Mosquitto } from '../helpers/mosquitto.js'
 import { runProgram } from '../helpers/program.js'
 
@@ -79,7 +80,7 @@ t.test('out: device messages reach the upstream with the prefixes applied; in: m
 
 t.test('both on overlapping patterns makes no loop', { skip: !have }, async (t) => {
   const up = await startMosquitto(t)
-  const file = bridgeFile(t, ['connection up', `url ${up.url}`, 'client-id gw-loop', 'topic loop/# both 1', 'topic loop/a/# both 1', 'topic loop/+/x both 0'])
+  const file = bridgeFile(t, ['connection up', `url ${up.url}`, 'client-id gw-loop', 'topic loop/a/# both 1', 'topic loop/+/x both 1', 'topic loop/end both 1'])
   const { urls } = await startGateway(t, { bridge: file })
   await connected(urls.http)
   const seenUp: string[] = []
@@ -120,8 +121,9 @@ t.test('a wrong password gives one log line and a visible state, no crash, no ti
   const file = bridgeFile(t, ['connection up', `url ${up.url}`, 'username gw', 'password wrong', 'reconnect-min-ms 200', 'reconnect-max-ms 400', 'topic a/# out 1',
     'connection nowhere', 'url mqtt://127.0.0.1:1', 'reconnect-min-ms 200', 'reconnect-max-ms 400', 'topic a/# out 1'])
   const lines: string[] = []
-  const { urls } = await startGateway(t, { bridge: file, log: undefined }, )
-  void lines
+  const gateway = await createGateway({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, memory: true, bridge: file }, { log: (level, msg) => lines.push(`${level} ${msg}`) })
+  t.teardown(() => gateway.close())
+  const urls = await gateway.listen()
   const s = await until(async () => { const l = await linkStats(urls.http); return l.attempts >= 4 ? l : undefined }, 'four attempts')
   t.match(s.lastError, /Not authorized|Bad user ?name or password/i, 'the refusal is named')
   t.not(s.state, 'connected')
@@ -133,4 +135,7 @@ t.test('a wrong password gives one log line and a visible state, no crash, no ti
   t.ok(h.upstream.up.lastError, 'health names the problem')
   // 4 attempts with 100-400 ms waits take at least ~300 ms: no tight loop.
   t.ok(s.attempts < 30, `attempts bounded (${s.attempts})`)
+  const about = (name: string): string[] => lines.filter((l) => l.includes(`upstream ${name} `))
+  t.equal(about('up').length, 1, `one log line for the refused link: ${about('up').join(' | ')}`)
+  t.equal(about('nowhere').length, 1, `one log line for the unreachable link: ${about('nowhere').join(' | ')}`)
 })
