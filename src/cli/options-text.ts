@@ -36,18 +36,27 @@ function num (n: number, unit: 'bytes' | 'ms' | 's' | undefined, code: (s: strin
 const plain = (s: string): string => s
 const md = (s: string): string => `\`${s}\``
 
-/** The default in words: `3000`, `262144 (256 KiB)`, `none: auth off`. */
-export function describeDefault (spec: OptionSpec, code: (s: string) => string = plain): string {
+/** The default in words: `3000`, `262144 (256 KiB)`, `unset: auth off`. */
+export function describeDefault (spec: OptionSpec): string {
+  return defaultText(spec, plain).replaceAll(NBSP, ' ')
+}
+
+/** The values accepted: `0 to 65535`, `true or false`, `a redis:// URL`. */
+export function describeRange (spec: OptionSpec): string {
+  return rangeText(spec).replaceAll(NBSP, ' ')
+}
+
+/** The default, with NBSP between a number and its unit (for wrapping), numbers through `code`. */
+function defaultText (spec: OptionSpec, code: (s: string) => string): string {
   if (spec.type === 'int') return num(spec.default, spec.unit, code)
   if (spec.type === 'string' && spec.shown !== undefined) return spec.shown
   if (spec.default === undefined) return `unset: ${'unset' in spec && spec.unset ? spec.unset : 'off'}`
   return code(String(spec.default))
 }
 
-/** The values accepted: `0 to 65535`, `true or false`, `a redis:// URL`. */
-export function describeRange (spec: OptionSpec, code: (s: string) => string = plain): string {
-  if (spec.type === 'int') return `${num(spec.min, spec.unit, code)} to ${num(spec.max, spec.unit, code)}`
-  if (spec.type === 'boolean') return 'arg' in spec ? `${code('true')} or ${code('false')}` : 'a switch'
+function rangeText (spec: OptionSpec): string {
+  if (spec.type === 'int') return `${num(spec.min, spec.unit, plain)} to ${num(spec.max, spec.unit, plain)}`
+  if (spec.type === 'boolean') return 'arg' in spec ? 'true or false' : 'a switch'
   return spec.format ?? 'text'
 }
 
@@ -76,8 +85,8 @@ function optionHelp (name: OptionName): string {
   const spec: OptionSpec = OPTIONS[name]
   const arg = 'arg' in spec ? spec.arg : undefined
   const value = spec.type === 'int'
-    ? `Default ${describeDefault(spec)}; from ${describeRange(spec)}.`
-    : spec.default === undefined ? `${describeDefault(spec).replace(/^u/, 'U')}.` : `Default ${describeDefault(spec)}.`
+    ? `Default ${defaultText(spec, plain)}; from ${rangeText(spec)}.`
+    : spec.default === undefined ? `${defaultText(spec, plain).replace(/^u/, 'U')}.` : `Default ${defaultText(spec, plain)}.`
   return helpEntry(`${flagWithArg(spec.flag, arg)}  (${spec.env})`, `${spec.help}. ${value}`)
 }
 
@@ -159,8 +168,8 @@ function optionCell (name: OptionName, column: Column): string {
   switch (column) {
     case 'option': return md(flagWithArg(spec.flag, 'arg' in spec ? spec.arg : undefined))
     case 'env': return md(spec.env)
-    case 'default': return describeDefault(spec, md)
-    case 'range': return describeRange(spec)
+    case 'default': return defaultText(spec, md)
+    case 'range': return rangeText(spec)
     case 'help': return spec.help
     case 'stops': return spec.stops ?? ''
   }
