@@ -1,7 +1,7 @@
 // What people read about options comes from the schema: `--help` lists every option by
 // group, and the option tables committed in README.md, docs/PROTOCOL.md and docs/SECURITY.md
 // are exactly what `npm run docs:options` writes (as errors.test.ts keeps docs/errors.md).
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -122,6 +122,25 @@ t.test('docs/PROTOCOL.md: the contract table and the additions together list eve
   const text = read('docs/PROTOCOL.md')
   const listed = new Set([...contractRows(text).map((r) => r.flag), ...[...blocks(text).matchAll(/^\| `--([a-z-]+)/gm)].map((m) => m[1])])
   for (const name of OPTION_NAMES) t.ok(listed.has(OPTIONS[name].flag), `--${OPTIONS[name].flag}`)
+})
+
+t.test('every FUSION_ variable that a document, example or deploy file names is one the command reads', async (t) => {
+  const known = new Set([...OPTION_NAMES.map((n) => OPTIONS[n].env), ...CLI_FLAGS.flatMap((f) => (f.env ? [f.env] : []))])
+  const files = ['README.md', 'Dockerfile', ...readdirSync(ROOT).filter((f) => /^docker-compose.*\.ya?ml$/.test(f))]
+  for (const dir of ['docs', 'deploy', 'examples']) {
+    if (!existsSync(join(ROOT, dir))) continue
+    for (const f of readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })) {
+      if (/\.(md|ya?ml|cfg|conf|sh|mjs|js|ts|ino|py|json|env)$/.test(f)) files.push(join(dir, f))
+    }
+  }
+  let seen = 0
+  for (const file of files.filter((f) => existsSync(join(ROOT, f)))) {
+    for (const m of read(file).matchAll(/\bFUSION_[A-Z0-9_]+/g)) {
+      seen++
+      t.ok(known.has(m[0]), `${file}: ${m[0]} is an option's variable`)
+    }
+  }
+  t.ok(seen > 10, `${seen} mentions checked`)
 })
 
 t.test('blocks: parameters are checked, a missing end marker is an error, other text is kept', async (t) => {
