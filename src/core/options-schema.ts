@@ -156,7 +156,7 @@ export const OPTIONS = {
     help: 'turn auth on with this users file: MQTT clients log in with a password, pages with a token from POST /api/login (add users with: mqtt-fusion user add NAME --users FILE)'
   },
   tokenSecret: {
-    type: 'string', flag: 'token-secret', env: 'FUSION_TOKEN_SECRET', group: 'security', arg: 'S',
+    type: 'string', flag: 'token-secret', env: 'FUSION_TOKEN_SECRET', group: 'security', arg: 'SECRET',
     default: undefined, unset: 'a fusion-token.secret file beside the users file, created on first start',
     help: 'secret that signs login tokens, at least 16 bytes (prefer the variable: a command line is visible to other local users)'
   },
