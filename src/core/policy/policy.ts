@@ -10,19 +10,23 @@ import { ConnectionGuard } from './connection-guard.js'
 import { admitSocket, createUpgradeAdmission, type Refusal } from './connection-admission.js'
 import { HttpPolicy } from '../../doors/http/http-policy.js'
 import { loadTokenSecret } from './token.js'
-import { rateGateFactory, type RateVerdict } from './token-bucket.js'
+import { rateGateFactory } from './token-bucket.js'
+import type { RateGateFactory } from '../types.js'
 import { UserStore } from './users.js'
 import type { LogLike } from '../log-throttle.js'
 import type { Stats } from '../stats.js'
+import { createAdmit, type Admit } from '../admit.js'
 
 /** Everything the doors need from the policy, built once from the options. */
 export interface GatewayPolicy {
   readonly acl: Acl
+  /** The one admission path of every message source (core/admit.ts). */
+  readonly admit: Admit
   /** Undefined when auth is off (no users file). */
   readonly auth: Auth | undefined
   readonly guard: ConnectionGuard
   /** One message-rate gate per client; undefined when --msg-rate is 0. */
-  readonly rateGate: (() => { take (): RateVerdict }) | undefined
+  readonly rateGate: RateGateFactory | undefined
   readonly allowedOrigins: readonly string[]
   /** Certificate and key when TLS is on. */
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | undefined
@@ -86,6 +90,7 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
   const ready = auth
   return {
     acl: theAcl,
+    admit: createAdmit({ acl: theAcl, stats, limits: options }),
     auth,
     guard,
     rateGate: options.msgRate > 0 ? rateGateFactory(options.msgRate) : undefined,

@@ -1,15 +1,15 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 import type { Duplex } from 'node:stream'
 import { FusionError } from '../../core/errors.js'
-import type { Acl } from '../../core/policy/acl.js'
+import type { Admit } from '../../core/admit.js'
 import type { Identity, LogFn } from '../../core/types.js'
-import { checkTopicName, type TopicLimits } from '../../core/topics/topic-rules.js'
+import type { TopicLimits } from '../../core/topics/topic-rules.js'
 import { throttledLog } from '../../core/log-throttle.js'
 import type { PublishRequest } from '../bridge.js'
 import { guardMqttStream } from '../../doors/mqtt-tcp/mqtt-guard.js'
 import type { UpstreamConfig } from './config.js'
 import type { OutboundMessage, OutboundQueue } from './outbound-queue.js'
-import { RuleSet, toLocal, type CompiledRule } from './rules.js'
+import { RuleSet, toLocal } from './rules.js'
 import { ruleCovers, splitLevels, type Levels } from '../../core/topics/topic-match.js'
 
 /** What a link is doing: trying, up, waiting to try again, or shut. */
@@ -39,7 +39,8 @@ export interface LinkStats {
 export interface LinkDeps {
   readonly config: UpstreamConfig
   readonly queue: OutboundQueue
-  readonly acl: Acl
+  /** The one admission path: topic rules, the ACL (as bridge:<name>), size, then the origin stamp. */
+  readonly admit: Admit
   readonly limits: TopicLimits & { readonly maxPayload: number, readonly maxPacket: number }
   /** Publishes into the local topic space; resolves once stored (the hub bridge's publish). */
   readonly publish: (req: PublishRequest) => Promise<void>
@@ -336,22 +337,25 @@ export class UpstreamLink {
     const rule = this.rules.inRule(remote)
     if (!rule || !this.#firstCopy(packet)) { done(); return } // the upstream sent what no rule asked for (an overlapping session subscription)
     const local = toLocal(rule, remote)
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload)
-    const refusal = this.#refusal(rule, local, payload)
-    if (refusal) {
+    const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload)
+    let admitted
+    try {
+      admitted = this.#deps.admit({ source: 'bridge-in', who: this.identity, name: this.identity.clientId, topic: local, payload: raw })
+    } catch (err) {
       // Refused for good: acknowledged and dropped, since a resend would be refused too.
       this.#refused++
-      this.#refusedLog('warn', `upstream ${this.name}: ${refusal}`)
+      const acl = (err as FusionError).code === 'ACL_DENIED' ? ` (ACL user ${this.identity.username})` : ''
+      this.#refusedLog('warn', `upstream ${this.name}: ${local} (rule on line ${rule.line}) refused: ${(err as Error).message}${acl}`)
       done()
       return
     }
     const qos = Math.min(packet.qos, rule.qos) as 0 | 1
     this.#deps.publish({
-      topic: local,
-      payload,
+      topic: admitted.topic,
+      payload: admitted.payload,
       qos,
       retain: packet.retain === true,
-      origin: { ts: Date.now(), via: 'bridge', from: this.identity.clientId, clientId: this.identity.clientId }
+      origin: { ...admitted.origin, via: 'bridge' }
     }).then(() => {
       if (generation !== this.#generation) return
       this.#in++
@@ -363,17 +367,6 @@ export class UpstreamLink {
       this.#lastError = `a message from the upstream could not be stored: ${err.message}`
       client.end(true)
     })
-  }
-
-  #refusal (rule: CompiledRule, local: string, payload: Buffer): string | undefined {
-    try {
-      checkTopicName(local, this.#deps.limits)
-      this.#deps.acl.checkPublish(this.identity, local)
-    } catch (err) {
-      return `${local} (rule on line ${rule.line}) refused: ${(err as Error).message}${(err as FusionError).code === 'ACL_DENIED' ? ` (ACL user ${this.identity.username})` : ''}`
-    }
-    if (payload.length > this.#deps.limits.maxPayload) return `a ${payload.length}-byte message on ${local} is over --max-payload`
-    return undefined
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import type { AbstractLevel } from 'abstract-level'
 import type { Acl } from '../../core/policy/acl.js'
+import type { Admit } from '../../core/admit.js'
 import type { LogFn } from '../../core/types.js'
 import type { TopicLimits } from '../../core/topics/topic-rules.js'
 import { wildcardSkipsDollar } from '../../core/topics/topic-rules.js'
@@ -22,6 +23,8 @@ export interface UpstreamDeps {
   /** The gateway's embedded store; each link keeps its queue in a sublevel `upstream-<name>`. */
   readonly db: AbstractLevel<any, any, any>
   readonly acl: Acl
+  /** The one admission path (core/admit.ts): what comes in over a link passes it as `bridge-in`. */
+  readonly admit: Admit
   readonly limits: TopicLimits & { readonly maxPayload: number, readonly maxPacket: number }
   /** Publishes into the local topic space and resolves once stored (the hub bridge's publish). */
   readonly publish: (req: PublishRequest) => Promise<void>
@@ -97,7 +100,7 @@ export async function createUpstreamBridges (deps: UpstreamDeps): Promise<Upstre
     for (const config of configs) {
       const queue = await OutboundQueue.open(deps.db, config.name, { maxMessages: config.queueMaxMessages, maxBytes: config.queueMaxBytes })
       let link: UpstreamLink | undefined
-      link = new UpstreamLink({ config, queue, acl: deps.acl, limits: deps.limits, publish: deps.publish, log: deps.log, onChange: () => { if (link) publishState(link) } })
+      link = new UpstreamLink({ config, queue, admit: deps.admit, limits: deps.limits, publish: deps.publish, log: deps.log, onChange: () => { if (link) publishState(link) } })
       links.push(link)
       const l = link
       for (const filter of l.rules.localFilters) {
