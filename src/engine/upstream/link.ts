@@ -137,6 +137,9 @@ export class UpstreamLink {
     return undefined
   }
 
+  /** A local message an out rule matched but the ACL does not let this link read. */
+  noteRefused (): void { this.#refused++ }
+
   stats (): LinkStats {
     return {
       name: this.name,

@@ -84,7 +84,9 @@ export async function createUpstreamBridges (deps: UpstreamDeps): Promise<Upstre
     try {
       deps.acl.checkSubscribe(link.identity, topic)
     } catch {
-      return // counted by the link's refusal only on the way in; an out rule the ACL refuses forwards nothing
+      // The ACL user bridge:<name> may not read this topic: it stays local (counted as refused).
+      link.noteRefused()
+      return
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const qos = Math.min(packet.qos, rule.qos) as 0 | 1
@@ -132,7 +134,7 @@ export async function createUpstreamBridges (deps: UpstreamDeps): Promise<Upstre
       if (!links.length) return undefined
       return Object.fromEntries(links.map((l) => {
         const s = l.stats()
-        return [l.name, { state: s.state, queued: s.queued, ...(s.lastError ? { lastError: s.lastError } : {}) }]
+        return [l.name, { state: s.state, connected: s.connected, queued: s.queued, ...(s.lastError ? { lastError: s.lastError } : {}) }]
       }))
     },
     storedFor: (stamp) => stored.get(stamp),
