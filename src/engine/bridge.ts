@@ -91,6 +91,12 @@ export class Bridge {
     return msg
   }
 
+  /**
+   * Another write a publish waits for before it resolves (bound late): the upstream queue
+   * of a QoS 1 message an out rule took, so a /ws or HTTP ack means stored there too.
+   */
+  alsoStored: ((stamp: object) => Promise<void> | undefined) | undefined
+
   /** The history write of the message stamped with `stamp`, if it is a logged one. */
   storedFor (stamp: object): Promise<void> | undefined { return this.#storedByStamp.get(stamp) }
 
@@ -104,7 +110,7 @@ export class Bridge {
     return new Promise<void>((resolve, reject) => {
       this.#broker.publish(packet, (err?: Error) => {
         if (err) return reject(new FusionError('STORE_FAILED', `the broker refused the message: ${err.message}`, { cause: err }))
-        const stored = this.#storedByStamp.get(stamp)
+        const stored = bothStored(this.#storedByStamp.get(stamp), this.alsoStored?.(stamp))
         if (stored) stored.then(resolve, reject)
         else resolve()
       })
@@ -163,4 +169,9 @@ export class Bridge {
 
   /** Stops accepting publishes; safe to call twice. */
   close (): void { this.#closed = true }
+}
+
+/** Both writes, either, or none. */
+export function bothStored (a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
+  return a && b ? Promise.all([a, b]).then(() => {}) : a ?? b
 }

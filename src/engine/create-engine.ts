@@ -8,7 +8,7 @@ import { HistoryLog } from '../core/history/history-log.js'
 import type { HistoryStore } from '../core/history/history-store.js'
 import { loggedTopics } from '../core/history/logged-topics.js'
 import { openStore, type Store } from '../core/store/open-store.js'
-import { Bridge } from './bridge.js'
+import { Bridge, bothStored } from './bridge.js'
 import { createCluster, type Cluster } from './cluster/cluster.js'
 import { createBroker, type Durability } from './create-broker.js'
 import { PubackGate } from './durable-puback.js'
@@ -52,6 +52,7 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
   life.add('upstream', () => upstream.close())
   // A device's QoS 1 PUBACK waits for the upstream queue too, when an out rule took the message.
   if (durability) durability.storedFor = (stamp) => bothStored(bridge.storedFor(stamp), upstream.storedFor(stamp))
+  bridge.alsoStored = (stamp) => upstream.storedFor(stamp)
   // Logged topics are kept even when no /ws client listens.
   await bridge.startLogging()
   const presence = new PresenceTracker(bridge, { ledger: cluster?.presenceLedger })
@@ -61,8 +62,4 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
   cluster?.onNodeGone((clientId, name, via) => presence.announce(clientId, 'offline', name, via))
   life.add('presence watch', watchMqttPresence(broker, presence))
   return { store, history, broker, bridge, presence, cluster, upstream }
-}
-
-function bothStored (a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
-  return a && b ? Promise.all([a, b]).then(() => {}) : a ?? b
 }

@@ -60,3 +60,11 @@ t.test('rules: prefixes, first match wins, covered remote filters pruned', async
   t.same(rules.localFilters, ['sensors/#', 'sensors/t1', 'x/+/c', 'x/b/#'])
   t.equal(rules.outRule('$SYS/x'), undefined, 'wildcards never take $ topics')
 })
+
+t.test('examples/bridge.conf parses', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const file = new URL('../../../../examples/bridge.conf', import.meta.url)
+  const links = parseUpstreamConfig(readFileSync(file, 'utf8'), file.pathname, pem)
+  t.same(links.map((l) => [l.name, l.rules.length]), [['cloud', 3], ['plant', 1]])
+  t.equal(links[0]!.rules[2]!.remoteFilter, 'site-7/cmd/#')
+})
