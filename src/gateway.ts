@@ -27,6 +27,7 @@ import { attachUpgradeRouter } from './doors/upgrade-router.js'
 import { buildApp } from './doors/http/app.js'
 import { watchMqttPresence } from './engine/mqtt-presence.js'
 import { PubackGate } from './engine/durable-puback.js'
+import { checkLibraryVersions } from './engine/internals/index.js'
 import type { Durability } from './engine/create-broker.js'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocketServer } from 'ws'
@@ -74,6 +75,7 @@ const silent: LogFn = () => {}
 export async function createGateway (input: Partial<Record<keyof GatewayOptions, unknown>> = {}, extras: CreateGatewayExtras = {}): Promise<Gateway> {
   const options = resolveOptions(input)
   const log = extras.log ?? silent
+  checkLibraryVersions({ allowUntested: options.allowUntestedLibs, log })
   const stats = new Stats()
   const policy = createPolicy(options, stats, log, extras.acl)
   const acl = policy.acl
@@ -99,7 +101,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       ...(cluster ? { id: cluster.nodeId, mq: cluster.mq, persistence: cluster.persistence, admitPublish: (p: { qos: number }) => cluster.admitMqtt(p) } : {})
     })
     steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
-    cluster?.attach(broker as unknown as { brokers: Record<string, number> })
+    cluster?.attach(broker)
     const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
     if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
     steps.push(() => bridge.close())

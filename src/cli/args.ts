@@ -52,6 +52,7 @@ export const USAGE = `Usage: mqtt-fusion [options]
   --connect-rate N       new connections a second per address (default 100)
   --msg-rate N           messages a second per client, every door (default 1000; 0 = off)
   --max-payload N        largest payload in bytes (default 262144)
+  --allow-untested-libs  start although Aedes, ws, mqtt-packet... differ from the tested versions
   -h, --help             this text
   -v, --version          the version
 
@@ -73,7 +74,7 @@ export function parseCli (argv: readonly string[], env: NodeJS.ProcessEnv): CliR
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean', short: 'v' }
   }
-  for (const flag of FLAG_TO_KEY.keys()) spec[flag] = { type: flag === 'memory' ? 'boolean' : 'string' }
+  for (const flag of FLAG_TO_KEY.keys()) spec[flag] = { type: flag === 'memory' || flag === 'allow-untested-libs' ? 'boolean' : 'string' }
   let values: Record<string, string | boolean | undefined>
   try {
     values = parseArgs({ args: [...argv], options: spec, strict: true, allowPositionals: false }).values as typeof values

@@ -107,6 +107,12 @@ export interface GatewayOptions {
   msgRate: number
   /** Name shown in `welcome.server`. */
   serverName: string
+  /**
+   * Start even when an installed library the engine patches (src/engine/internals/) is
+   * not the version the patches were written for; logs a warning instead of refusing
+   * with UNTESTED_LIBRARY. @default false
+   */
+  allowUntestedLibs: boolean
 }
 
 export const DEFAULTS: Readonly<GatewayOptions> = Object.freeze({
@@ -141,7 +147,8 @@ export const DEFAULTS: Readonly<GatewayOptions> = Object.freeze({
   maxConnectionsPerIp: 1000,
   connectRate: 100,
   msgRate: 1000,
-  serverName: 'mqtt-fusion/0.1.0'
+  serverName: 'mqtt-fusion/0.1.0',
+  allowUntestedLibs: false
 })
 
 /** Option names as the command line spells them, for error messages. */
@@ -177,7 +184,8 @@ export const OPTION_FLAGS: Readonly<Record<keyof GatewayOptions, string>> = Obje
   maxConnectionsPerIp: 'max-connections-per-ip',
   connectRate: 'connect-rate',
   msgRate: 'msg-rate',
-  serverName: 'server-name'
+  serverName: 'server-name',
+  allowUntestedLibs: 'allow-untested-libs'
 })
 
 type IntRule = readonly [min: number, max: number]
@@ -203,7 +211,7 @@ const INT_RULES: Partial<Record<keyof GatewayOptions, IntRule>> = {
   msgRate: [0, 10_000_000]
 }
 
-const BOOLEAN_KEYS = new Set<keyof GatewayOptions>(['memory', 'holdPuback'])
+const BOOLEAN_KEYS = new Set<keyof GatewayOptions>(['memory', 'holdPuback', 'allowUntestedLibs'])
 
 /**
  * Checks options against the rules, reporting every problem in one error, and returns
