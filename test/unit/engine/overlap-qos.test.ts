@@ -1,7 +1,7 @@
 // Granted QoS (src/engine/overlap-qos.ts, internals: granted-qos, granted-qos-queue),
 // packet by packet over in-memory streams. Each case also runs on stock Aedes, where it
 // must come out wrong (moscajs/aedes#1074): that is what proves the test can fail.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Aedes } from 'aedes'
 import { deliverAtGrantedQos, offlineCopies, queueAtGrantedQos, trackSubscriptionChanges } from '../../../src/engine/overlap-qos.js'
 import { createEmbeddedPersistence } from '../../../src/engine/internals/index.js'
@@ -83,7 +83,7 @@ t.test('a subscription made after others is seen at once (the filter cache is cl
  * What a persistent session with `subs` has queued after one publish while it was away
  * (read from the store, which is exact), and the first copy it is sent when it returns.
  */
-async function queuedCopies (t: T & { equal: (a: unknown, b: unknown, m?: string) => void }, patched: boolean, subs: Array<{ topic: string, qos: 0 | 1 | 2 }>, qos: 0 | 1 | 2): Promise<{ queued: number[], first: number }> {
+async function queuedCopies (t: Test, patched: boolean, subs: Array<{ topic: string, qos: 0 | 1 | 2 }>, qos: 0 | 1 | 2): Promise<{ queued: number[], first: number }> {
   const persistence = createEmbeddedPersistence(undefined) as { outgoingStream (client: { id: string }): AsyncIterable<{ qos: number }> }
   if (patched) queueAtGrantedQos(persistence)
   const b = closeAtTeardown(t, await Aedes.createBroker({ persistence, preConnect (client, _p, done) { if (patched) deliverAtGrantedQos(client); done(null, true) } }))
