@@ -1,6 +1,7 @@
 import type { Aedes, Client } from 'aedes'
 import type { PresenceTracker } from './presence.js'
 import { clientUsername } from './create-broker.js'
+import { cleanName } from '../core/admit.js'
 import { disconnectedCleanly, willTopic } from './internals/index.js'
 
 // Clients whose own will is on their presence topic.
@@ -18,11 +19,11 @@ export function watchMqttPresence (broker: Aedes, presence: PresenceTracker): ()
     // has had its clientDisconnect, and an "online" now would be retained for ever.
     if (client.closed) return
     if (willTopic(client) === `presence/${client.id}`) ownPresenceWill.add(client)
-    presence.announce(client.id, 'online', clientUsername(client) ?? client.id, 'mqtt').catch(() => {})
+    presence.announce(client.id, 'online', cleanName(clientUsername(client)) ?? client.id, 'mqtt').catch(() => {})
   }
   const onGone = (client: Client): void => {
     if (ownPresenceWill.has(client) && !disconnectedCleanly(client)) return
-    presence.announce(client.id, 'offline', clientUsername(client) ?? client.id, 'mqtt').catch(() => {})
+    presence.announce(client.id, 'offline', cleanName(clientUsername(client)) ?? client.id, 'mqtt').catch(() => {})
   }
   broker.on('clientReady', onReady)
   broker.on('clientDisconnect', onGone)
