@@ -45,7 +45,7 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
     ...(cluster ? { id: cluster.nodeId, mq: cluster.mq, persistence: cluster.persistence, admitPublish: (p: { qos: number }) => cluster.admitMqtt(p) } : {})
   })
   life.add('broker', () => new Promise<void>((resolve) => broker.close(() => resolve())))
-  cluster?.attach(broker as unknown as { brokers: Record<string, number> })
+  cluster?.attach(broker)
   const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
   if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
   life.add('bridge', () => bridge.close())
