@@ -18,7 +18,8 @@ t.test('the chat page renders hostile frames without an error and keeps working'
       topic: 'chat/lobby',
       messages: [
         { seq: 1, topic: 'chat/lobby', payload: 'far future', from: 'mallory', via: 'mqtt', ts: 1e20 },
-        { seq: 2, topic: 'chat/lobby', payload: 'odd fields', from: { x: 1 }, via: 42, ts: 'yesterday' },
+        { seq: 2, topic: 'chat/lobby', payload: 'odd fields', from: { x: 1 }, via: 42, ts: Date.now() - 1000 },
+        { seq: 6, topic: 'chat/lobby', payload: 'no time', from: 'x', via: 'ws', ts: 'yesterday' },
         { seq: 3, topic: 'chat/lobby', payload: null, from: null, via: null, ts: -1e300 }
       ]
     }))
@@ -31,6 +32,7 @@ t.test('the chat page renders hostile frames without an error and keeps working'
   await expectOneMessage(page, 'odd fields')
   await expectOneMessage(page, 'live but odd')
   await expectOneMessage(page, 'after the odd ones')
+  t.equal(await page.getByText('no time', { exact: true }).count(), 0, 'a message without a numeric ts is left out')
   const errors = browser.problems.filter((p) => p.startsWith('pageerror'))
   t.same(errors, [], 'no uncaught error in the page')
 })
