@@ -7,6 +7,7 @@ import type { LogFn } from '../core/types.js'
 import { HistoryLog } from '../core/history/history-log.js'
 import type { HistoryStore } from '../core/history/history-store.js'
 import { loggedTopics } from '../core/history/logged-topics.js'
+import { ReadGate } from '../core/history/history-page.js'
 import { openStore, type Store } from '../core/store/open-store.js'
 import { Bridge, bothStored } from './bridge.js'
 import { createCluster, type Cluster } from './cluster/cluster.js'
@@ -24,6 +25,8 @@ export interface Engine {
   readonly bridge: Bridge
   readonly presence: PresenceTracker
   readonly cluster: Cluster | undefined
+  /** The gateway-wide limit on parallel history reads (replays, history frames, /api/history). */
+  readonly reads: ReadGate
   /** The links to upstream brokers (--bridge); does nothing without a bridge file. */
   readonly upstream: UpstreamBridges
 }
@@ -45,12 +48,12 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
     ...(cluster ? { id: cluster.nodeId, mq: cluster.mq, persistence: cluster.persistence, admitPublish: (p: { qos: number }) => cluster.admitMqtt(p) } : {})
   })
   life.add('broker', () => new Promise<void>((resolve) => broker.close(() => resolve())))
-  cluster?.attach(broker as unknown as { brokers: Record<string, number> })
+  cluster?.attach(broker)
   const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
   life.add('bridge', () => bridge.close())
   const upstream = await createUpstreamBridges({ file: options.bridge, broker, db: store.db, acl: policy.acl, admit: policy.admit, limits: options, publish: (r) => bridge.publish(r), log })
   life.add('upstream', () => upstream.close())
-  // A device's QoS 1 PUBACK waits for the upstream queue too, when an out rule took the message.
+  // A device's QoS 1 PUBACK, and a /ws or HTTP ack, wait for the upstream queue too when an out rule took the message.
   if (durability) durability.storedFor = (stamp) => bothStored(bridge.storedFor(stamp), upstream.storedFor(stamp))
   bridge.alsoStored = (stamp) => upstream.storedFor(stamp)
   // Logged topics are kept even when no /ws client listens.
@@ -61,5 +64,5 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
   cluster?.onRecovered(() => { void presence.reannounce() })
   cluster?.onNodeGone((clientId, name, via) => presence.announce(clientId, 'offline', name, via))
   life.add('presence watch', watchMqttPresence(broker, presence))
-  return { store, history, broker, bridge, presence, cluster, upstream }
+  return { store, history, broker, bridge, presence, cluster, reads: new ReadGate(), upstream }
 }

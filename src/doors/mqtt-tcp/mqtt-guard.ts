@@ -1,67 +1,19 @@
 import type { Duplex } from 'node:stream'
+import { inspectReads } from '../../engine/internals/index.js'
+import { MqttLengthGuard } from '../../core/mqtt-length-guard.js'
+
+export { MqttLengthGuard }
 
 /**
- * Aedes 1.x has no maximum packet size: its parser would buffer whatever length a
- * fixed header declares (up to 256 MB). This follows the fixed headers as bytes pass
- * and reports a packet that declares more than `maxPacket` bytes before its body
- * arrives.
- */
-export class MqttLengthGuard {
-  readonly #max: number
-  #skip = 0
-  #headerLen = 0
-  #len = 0
-  #mul = 1
-
-  constructor (maxPacket: number) { this.#max = maxPacket }
-
-  /** Feeds bytes in stream order; returns a reason when the stream must be cut. */
-  check (chunk: Buffer): string | undefined {
-    let i = 0
-    while (i < chunk.length) {
-      if (this.#skip > 0) {
-        const n = Math.min(this.#skip, chunk.length - i)
-        this.#skip -= n
-        i += n
-        continue
-      }
-      const byte = chunk[i++] as number
-      if (this.#headerLen++ === 0) continue // the packet type byte
-      this.#len += (byte & 0x7f) * this.#mul
-      this.#mul *= 128
-      if (byte & 0x80) {
-        // [MQTT-2.2.3] the remaining length has at most four bytes
-        if (this.#headerLen > 4) return 'malformed remaining length'
-        continue
-      }
-      const len = this.#len
-      this.#headerLen = 0
-      this.#len = 0
-      this.#mul = 1
-      if (len > this.#max) return `a packet of ${len} bytes is over the ${this.#max}-byte limit`
-      this.#skip = len
-    }
-    return undefined
-  }
-}
-
-/**
- * Puts the guard in front of Aedes on `stream`. Aedes pulls with `read()`, so the guard
- * wraps that one method: no extra stream, no copy.
+ * Puts the guard in front of Aedes on `stream`. Aedes pulls with `read()` only
+ * (internals: stream-io): no extra stream, no copy.
  */
 export function guardMqttStream (stream: Duplex, maxPacket: number, onViolation: (reason: string) => void): void {
   const guard = new MqttLengthGuard(maxPacket)
-  const read = stream.read.bind(stream)
-  stream.read = function guardedRead (size?: number) {
-    const chunk = read(size) as Buffer | string | null
-    if (chunk !== null && typeof chunk !== 'string') {
-      const reason = guard.check(chunk)
-      if (reason) {
-        onViolation(reason)
-        stream.destroy()
-        return null
-      }
-    }
-    return chunk
-  }
+  inspectReads(stream, (chunk) => {
+    const reason = guard.check(chunk)
+    if (!reason) return true
+    onViolation(reason)
+    return false
+  })
 }

@@ -1,12 +1,12 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
-import type { Duplex } from 'node:stream'
 import { FusionError } from '../../core/errors.js'
 import type { Admit } from '../../core/admit.js'
 import type { Identity, LogFn } from '../../core/types.js'
 import type { TopicLimits } from '../../core/topics/topic-rules.js'
 import { throttledLog } from '../../core/log-throttle.js'
 import type { PublishRequest } from '../bridge.js'
-import { guardMqttStream } from '../../doors/mqtt-tcp/mqtt-guard.js'
+import { MqttLengthGuard } from '../../core/mqtt-length-guard.js'
+import { clientUnsentBytes, inspectClientReads } from '../internals/index.js'
 import type { UpstreamConfig } from './config.js'
 import type { OutboundMessage, OutboundQueue } from './outbound-queue.js'
 import { RuleSet, toLocal } from './rules.js'
@@ -173,8 +173,7 @@ export class UpstreamLink {
   }
 
   #congested (client: MqttClient): boolean {
-    const stream = (client as unknown as { stream?: Duplex }).stream
-    return (stream?.writableLength ?? 0) > QOS0_HIGH_WATER
+    return clientUnsentBytes(client) > QOS0_HIGH_WATER
   }
 
   #setState (s: LinkState): void {
@@ -220,14 +219,12 @@ export class UpstreamLink {
     this.#client = client
     // MQTT.js, like Aedes, buffers any packet length a header declares: an upstream (or
     // whoever answers at its address) must not make us hold 256 MB.
-    const build = (client as unknown as { streamBuilder: (c: MqttClient) => Duplex }).streamBuilder
-    ;(client as unknown as { streamBuilder: (c: MqttClient) => Duplex }).streamBuilder = (c) => {
-      const stream = build(c)
-      guardMqttStream(stream, this.#deps.limits.maxPacket + 64, (reason) => {
-        if (generation === this.#generation) this.#lastError = `the upstream sent ${reason}`
-      })
-      return stream
-    }
+    const guard = new MqttLengthGuard(this.#deps.limits.maxPacket + 64)
+    inspectClientReads(client, (chunk) => {
+      const reason = guard.check(chunk)
+      if (reason && generation === this.#generation) this.#lastError = `the upstream sent ${reason}`
+      return reason === undefined
+    })
     client.handleMessage = (packet, done) => { this.#inbound(generation, client, packet as IPublishPacket, done) }
     client.on('connect', (connack) => {
       if (generation !== this.#generation) return
