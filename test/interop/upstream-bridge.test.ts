@@ -1,5 +1,6 @@
 // Issue 16: a bridge to a real mosquitto upstream (out, in, loops, failures, TLS).
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -155,4 +156,39 @@ t.test('ws:// upstream speaking MQTT 3.1.1: another mqtt-fusion, over its /mqtt 
   const r = await fetch(`${upstream.urls.http}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic: 'a/c/1', payload: 'cmd', qos: 1 }) })
   t.equal(r.status, 200)
   t.equal(await got, 'c/1 cmd', 'in over ws://')
+})
+
+t.test('while the upstream is away: bounded queue (drop-oldest, counted), state in $SYS', async (t) => {
+  const file = bridgeFile(t, ['connection up', 'url mqtt://127.0.0.1:1', 'queue-max-messages 5', 'reconnect-min-ms 1000', 'topic q/# out 1'])
+  const { urls } = await startGateway(t, { bridge: file })
+  const watcher = await openMqtt(t, urls.mqtt)
+  const states: any[] = []
+  watcher.on('message', (topic, p) => { if (topic === '$SYS/fusion/upstream/up') states.push(JSON.parse(p.toString())) })
+  await watcher.subscribeAsync('$SYS/fusion/upstream/+')
+  const device = await openMqtt(t, urls.mqtt)
+  for (let i = 0; i < 8; i++) await device.publishAsync('q/x', String(i), { qos: 1 })
+  const s = await linkStats(urls.http)
+  t.equal(s.queued, 5, 'five kept')
+  t.equal(s.dropped.queueFull, 3, 'the three oldest dropped and counted')
+  const metrics = await (await fetch(`${urls.http}/metrics`)).text()
+  t.match(metrics, /fusion_upstream_dropped_total\{link="up",reason="queueFull"\} 3/)
+  const st = await until(() => states.find((x) => x.connected === false && x.lastError), 'a $SYS state with the error')
+  t.match(st.lastError, /ECONNREFUSED/, 'the retained $SYS state names the problem')
+})
+
+t.test('an upstream that declares a 256 MB packet is cut at the header', async (t) => {
+  // A fake upstream: CONNACK, then a PUBLISH header declaring 268,435,455 bytes.
+  const server = createServer((s) => {
+    s.once('data', () => { s.write(Buffer.from([0x20, 0x02, 0x00, 0x00])); s.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f, 0x00])) })
+    s.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  t.teardown(() => { server.close() })
+  const port = (server.address() as { port: number }).port
+  const file = bridgeFile(t, ['connection up', `url mqtt://127.0.0.1:${port}`, 'protocol 3.1.1', 'reconnect-min-ms 5000', 'topic q/# in 1'])
+  const { urls } = await startGateway(t, { bridge: file })
+  const s = await until(async () => { const l = await linkStats(urls.http); return l.lastError ? l : undefined }, 'the cut')
+  t.match(s.lastError, /packet of 268435455 bytes is over/, `named: ${s.lastError}`)
+  t.not(s.state, 'connected')
+  t.ok(process.memoryUsage().rss < 1024 * 1024 * 1024, 'nothing like 256 MB was buffered')
 })

@@ -1,10 +1,13 @@
 import type { Duplex } from 'node:stream'
 import type { MqttClient } from 'mqtt'
-import { inspectReads } from './streams.js'
 
 // MQTT.js 5.16 builds each connection's stream with the client's `streamBuilder(client)`
 // (lib/client.ts, connect()) and pipes it into its parser, which, like Aedes's, buffers
-// whatever length a fixed header declares. It keeps the stream as `client.stream`.
+// whatever length a fixed header declares. It keeps the stream as `client.stream`. It
+// reads by `pipe()`, whose flowing mode hands chunks to 'data' listeners without calling
+// `read()`, so the inspection is the first 'data' listener: it sees each chunk before the
+// parser does, and a destroyed stream delivers nothing after that chunk (at most one
+// socket read, 64 KiB, reaches the parser).
 
 interface ClientInternals {
   streamBuilder: (client: MqttClient) => Duplex
@@ -20,7 +23,9 @@ export function inspectClientReads (client: MqttClient, inspect: (chunk: Buffer)
   const build = c.streamBuilder
   c.streamBuilder = (cl) => {
     const stream = build(cl)
-    inspectReads(stream, inspect)
+    stream.prependListener('data', (chunk: Buffer | string) => {
+      if (typeof chunk !== 'string' && !inspect(chunk)) stream.destroy()
+    })
     return stream
   }
 }

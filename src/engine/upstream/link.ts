@@ -220,10 +220,10 @@ export class UpstreamLink {
     // MQTT.js, like Aedes, buffers any packet length a header declares: an upstream (or
     // whoever answers at its address) must not make us hold 256 MB.
     const guard = new MqttLengthGuard(this.#deps.limits.maxPacket + 64)
+    let cut: string | undefined
     inspectClientReads(client, (chunk) => {
-      const reason = guard.check(chunk)
-      if (reason && generation === this.#generation) this.#lastError = `the upstream sent ${reason}`
-      return reason === undefined
+      cut ??= guard.check(chunk)
+      return cut === undefined
     })
     client.handleMessage = (packet, done) => { this.#inbound(generation, client, packet as IPublishPacket, done) }
     client.on('connect', (connack) => {
@@ -243,7 +243,7 @@ export class UpstreamLink {
     client.on('error', (err) => {
       if (generation === this.#generation) this.#lastError = describe(err)
     })
-    client.on('close', () => this.#failed(generation))
+    client.on('close', () => this.#failed(generation, cut === undefined ? undefined : new Error(`the upstream sent ${cut}; connection cut`)))
     client.connect()
   }
 
