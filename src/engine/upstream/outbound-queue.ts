@@ -67,6 +67,7 @@ export class OutboundQueue {
   #head = 0 // index of the first entry not yet acknowledged
   #nextSeq = 1
   #count = 0
+  #inflight = 0
   #bytes = 0
   #hot = 0
   #dropped = 0
@@ -108,11 +109,8 @@ export class OutboundQueue {
   get bytes (): number { return this.#bytes }
   /** Messages dropped because the queue was full. */
   get dropped (): number { return this.#dropped }
-  get inflight (): number {
-    let n = 0
-    for (let i = this.#head; i < this.#entries.length; i++) if ((this.#entries[i] as Entry).inflight) n++
-    return n
-  }
+  /** Messages sent and not yet acknowledged (a counter: the sender asks before every send). */
+  get inflight (): number { return this.#inflight }
 
   /**
    * Appends; resolves once the message is on disk (the gateway's PUBACK to the device
@@ -145,6 +143,7 @@ export class OutboundQueue {
       if (e.inflight || e.acked) continue
       if (!e.msg) return 'load'
       e.inflight = true
+      this.#inflight++
       return { seq: e.seq, msg: e.msg }
     }
     return undefined
@@ -184,6 +183,7 @@ export class OutboundQueue {
     const e = this.#find(seq)
     if (!e || e.acked) return
     e.acked = true
+    if (e.inflight) this.#inflight--
     e.inflight = false
     this.#release(e)
     this.#pending.push({ type: 'del', key: keyOf(seq) })
@@ -194,6 +194,7 @@ export class OutboundQueue {
   /** The link dropped: everything in flight is sent again, first, in order. */
   requeueInflight (): void {
     for (let i = this.#head; i < this.#entries.length; i++) (this.#entries[i] as Entry).inflight = false
+    this.#inflight = 0
   }
 
   /** Resolves once everything pushed or acknowledged so far is written (or failed). */
