@@ -22,6 +22,7 @@ import { ByteMeter } from './transport/byte-meter.js'
 import { createMqttTcpServer, createMqttTlsServer } from './transport/mqtt-tcp.js'
 import { createMqttWsServer } from './transport/mqtt-ws.js'
 import { attachUpgradeRouter } from './transport/upgrade-router.js'
+import { closeEchoServer, createEchoServer } from './transport/echo-door.js'
 import { buildApp } from './http/app.js'
 import { watchMqttPresence } from './broker/mqtt-presence.js'
 import { PubackGate } from './broker/durable-puback.js'
@@ -116,6 +117,8 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
     const mqttWs: WebSocketServer = createMqttWsServer(mqttDeps)
     const stopMqttWsBeat = startHeartbeat(mqttWs, options.heartbeatMs)
+    const echo: WebSocketServer = createEchoServer({ maxPayload: options.maxPayload, sendHighWaterMark: options.sendHighWaterMark, rateGate: policy.rateGate, stats })
+    const stopEchoBeat = startHeartbeat(echo, options.heartbeatMs)
     const tcp: NetServer = createMqttTcpServer(mqttDeps)
     const mqtts: NetServer | undefined = policy.tls ? createMqttTlsServer(mqttDeps, policy.tls) : undefined
     const app: FastifyInstance = await buildApp({
@@ -135,7 +138,8 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     })
     attachUpgradeRouter(app.server as HttpServer, {
       '/ws': { door: 'ws', wss: hub.wss },
-      '/mqtt': { door: 'mqtt-ws', wss: mqttWs }
+      '/mqtt': { door: 'mqtt-ws', wss: mqttWs },
+      '/echo': { door: 'echo', wss: echo }
     }, { allowedOrigins: policy.allowedOrigins, meter, admit: policy.admitUpgrade })
 
     let closing: Promise<void> | undefined
@@ -155,6 +159,8 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
         const tcpClosed = listening ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve()
         const tlsClosed = listening && mqtts ? new Promise<void>((resolve) => mqtts.close(() => resolve())) : Promise.resolve()
         stopMqttWsBeat()
+        stopEchoBeat()
+        await run(() => closeEchoServer(echo), 'echo')
         await run(() => hub.close(), 'hub')
         for (const ws of mqttWs.clients) ws.terminate()
         await run(unwatch, 'presence watch')

@@ -3,7 +3,7 @@ import { isIP, type Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { FusionError } from '../errors.js'
 import type { GatewayOptions } from '../options.js'
-import { createDefaultAcl, type Acl, type Door, type Identity } from './acl.js'
+import { createDefaultAcl, type Acl, type Identity } from './acl.js'
 import { loadAclFile } from './acl-file.js'
 import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
@@ -14,6 +14,7 @@ import { rateGateFactory, type RateVerdict } from './token-bucket.js'
 import { UserStore } from './users.js'
 import type { LogLike } from './log-throttle.js'
 import type { Stats } from '../stats.js'
+import type { UpgradeDoor } from '../transport/upgrade-router.js'
 
 /** Everything the doors need from the policy, built once from the options. */
 export interface GatewayPolicy {
@@ -28,7 +29,7 @@ export interface GatewayPolicy {
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | undefined
   readonly http: HttpPolicy
   /** The upgrade router's admit hook (limits; /mqtt tokens). */
-  readonly admitUpgrade: (req: IncomingMessage, door: Door) => Refusal | undefined
+  readonly admitUpgrade: (req: IncomingMessage, door: UpgradeDoor) => Refusal | undefined
   /** Admission of a raw MQTT/TCP or MQTT/TLS socket. */
   readonly admitSocket: (socket: Socket) => boolean
   /** With auth on, who a /ws connection is (or why not); undefined with auth off. */
