@@ -12,6 +12,7 @@ import type { GatewayOptions } from '../options.js'
 import { encodeEnvelope } from '../topics/envelope.js'
 import { checkTopicName, chatRoomOf } from '../topics/topic-rules.js'
 import { renderMetrics } from './metrics.js'
+import { registerAclExplain } from './acl-explain.js'
 import type { HttpPolicy } from '../policy/http-policy.js'
 
 export interface AppDeps {
@@ -94,6 +95,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
 
   policy?.register(app)
+  registerAclExplain(app, acl, policy)
 
   app.get('/api/history', async (req) => {
     const caller = policy?.checkRead(req) ?? {}

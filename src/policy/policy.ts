@@ -3,7 +3,7 @@ import { isIP, type Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { FusionError } from '../errors.js'
 import type { GatewayOptions } from '../options.js'
-import { createDefaultAcl, type Acl, type Identity } from './acl.js'
+import { createDefaultAcl, type Acl, type AclDecision, type ExplainWho, type Identity } from './acl.js'
 import { loadAclFile } from './acl-file.js'
 import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
@@ -47,6 +47,10 @@ class SwappableAcl implements Acl {
   constructor (public current: Acl) {}
   checkPublish (who: Identity, topic: string): void { this.current.checkPublish(who, topic) }
   checkSubscribe (who: Identity, filter: string): void { this.current.checkSubscribe(who, filter) }
+  explain (who: ExplainWho, access: 'read' | 'write', target: string): AclDecision {
+    if (!this.current.explain) throw new FusionError('NOT_FOUND', 'this ACL cannot explain its decisions')
+    return this.current.explain(who, access, target)
+  }
 }
 
 function readPem (file: string, flag: string): Buffer {
