@@ -1,36 +1,37 @@
+import type { LogFn } from './core/types.js'
+export type { LogFn } from './core/types.js'
 import { once } from 'node:events'
 import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { Aedes } from 'aedes'
-import { FusionError } from './errors.js'
-import { checkTopicFilter } from './topics/topic-rules.js'
-import { resolveOptions, type GatewayOptions } from './options.js'
-import { openStore, type Store } from './store/open-store.js'
-import { createBroker } from './broker/create-broker.js'
-import { reconcileMqttClients } from './broker/reconcile.js'
-import { HistoryLog } from './history/history-log.js'
-import type { HistoryStore } from './history/history-store.js'
-import { createCluster } from './cluster/cluster.js'
-import { Bridge } from './bridge/bridge.js'
-import { PresenceTracker } from './hub/presence.js'
-import { Hub } from './hub/hub.js'
-import type { Acl } from './policy/acl.js'
-import { createPolicy } from './policy/policy.js'
-import { startHeartbeat } from './policy/heartbeat.js'
-import { Stats } from './stats.js'
-import { ByteMeter } from './transport/byte-meter.js'
-import { createMqttTcpServer, createMqttTlsServer } from './transport/mqtt-tcp.js'
-import { createMqttWsServer } from './transport/mqtt-ws.js'
-import { attachUpgradeRouter } from './transport/upgrade-router.js'
-import { closeEchoServer, createEchoServer } from './transport/echo-door.js'
-import { buildApp } from './http/app.js'
-import { watchMqttPresence } from './broker/mqtt-presence.js'
-import { PubackGate } from './broker/durable-puback.js'
-import type { Durability } from './broker/create-broker.js'
+import { FusionError } from './core/errors.js'
+import { checkTopicFilter } from './core/topics/topic-rules.js'
+import { resolveOptions, type GatewayOptions } from './core/options.js'
+import { openStore, type Store } from './core/store/open-store.js'
+import { createBroker } from './engine/create-broker.js'
+import { reconcileMqttClients } from './engine/reconcile.js'
+import { HistoryLog } from './core/history/history-log.js'
+import type { HistoryStore } from './core/history/history-store.js'
+import { createCluster } from './engine/cluster/cluster.js'
+import { Bridge } from './engine/bridge.js'
+import { PresenceTracker } from './engine/presence.js'
+import { Hub } from './doors/ws-hub/hub.js'
+import type { Acl } from './core/policy/acl.js'
+import { createPolicy } from './core/policy/policy.js'
+import { startHeartbeat } from './doors/heartbeat.js'
+import { Stats } from './core/stats.js'
+import { ByteMeter } from './doors/byte-meter.js'
+import { createMqttTcpServer, createMqttTlsServer } from './doors/mqtt-tcp/mqtt-tcp.js'
+import { createMqttWsServer } from './doors/mqtt-ws/mqtt-ws.js'
+import { attachUpgradeRouter } from './doors/upgrade-router.js'
+import { buildApp } from './doors/http/app.js'
+import { watchMqttPresence } from './engine/mqtt-presence.js'
+import { PubackGate } from './engine/durable-puback.js'
+import type { Durability } from './engine/create-broker.js'
+import { closeEchoServer, createEchoServer } from './doors/echo-door.js'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocketServer } from 'ws'
 
-export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, err?: unknown) => void
 
 /** The addresses every door listens on, as the ready line names them. */
 export interface GatewayUrls {
@@ -95,7 +96,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     steps.push(() => history.close())
     const durability: Durability | undefined = options.holdPuback ? { gate: new PubackGate(), storedFor: () => undefined } : undefined
     const broker = await createBroker({
-      store, acl, stats, limits: options, log, durability, auth: policy.auth, rateGate: policy.rateGate,
+      store, acl, admit: policy.admit, stats, limits: options, log, durability, auth: policy.auth, rateGate: policy.rateGate,
       ...(cluster ? { id: cluster.nodeId, mq: cluster.mq, persistence: cluster.persistence, admitPublish: (p: { qos: number }) => cluster.admitMqtt(p) } : {})
     })
     steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
@@ -112,7 +113,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     cluster?.onNodeGone((clientId, name, via) => presence.announce(clientId, 'offline', name, via))
     const unwatch = watchMqttPresence(broker, presence)
     steps.push(unwatch)
-    const hub = new Hub({ options, bridge, history, presence, acl, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
+    const hub = new Hub({ options, bridge, history, presence, acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
     steps.push(() => hub.close())
     const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
     const mqttWs: WebSocketServer = createMqttWsServer(mqttDeps)
@@ -126,6 +127,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       bridge,
       history,
       acl,
+      admit: policy.admit,
       stats,
       statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
       health: () => {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { FusionError } from '../errors.js'
-import { createFileAcl, parseAclRules } from '../policy/acl-file.js'
-import type { AclDecision } from '../policy/acl.js'
-import { checkUsername } from '../policy/users.js'
+import { FusionError } from '../core/errors.js'
+import { createFileAcl, parseAclRules } from '../core/policy/acl-file.js'
+import type { AclDecision } from '../core/policy/acl.js'
+import { checkUsername } from '../core/policy/users.js'
 
 export const ACL_USAGE = `Usage: mqtt-fusion acl check --acl FILE [--user NAME] [--client ID] read|write TOPIC_OR_FILTER
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { FusionError } from '../errors.js'
-import { OPTION_FLAGS, type GatewayOptions } from '../options.js'
+import { FusionError } from '../core/errors.js'
+import { OPTION_FLAGS, type GatewayOptions } from '../core/options.js'
 
 type Raw = Partial<Record<keyof GatewayOptions, unknown>>
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { createGateway, type LogFn } from '../gateway.js'
-import { FusionError } from '../errors.js'
+import { FusionError } from '../core/errors.js'
 import { parseCli, USAGE } from './args.js'
 import { runUserCommand } from './user-command.js'
 import { runAclCommand } from './acl-command.js'

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
-import { FusionError } from '../errors.js'
-import { addUser, checkUsername, removeUser, MAX_PASSWORD_BYTES } from '../policy/users.js'
+import { FusionError } from '../core/errors.js'
+import { addUser, checkUsername, removeUser, MAX_PASSWORD_BYTES } from '../core/policy/users.js'
 
 // A gateway already running reads the file again on SIGHUP (src/cli/main.ts).
 const RELOAD_HINT = '; a running gateway picks this up on SIGHUP (kill -HUP <pid>)'

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli } from '../helpers/cli.js'
 import { startGateway } from '../helpers/gateway.js'
-import { addUser } from '../../src/policy/users.js'
+import { addUser } from '../../src/core/policy/users.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fusion-acl-check-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

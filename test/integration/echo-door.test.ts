@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { startGateway, openMqtt, type T } from '../helpers/gateway.js'
-import { addUser } from '../../src/policy/users.js'
+import { addUser } from '../../src/core/policy/users.js'
 import { runProgram } from '../helpers/program.js'
 import { PROJECT_DIR } from '../helpers/cli.js'
 
