@@ -34,7 +34,7 @@ export interface AppDeps {
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** The pages: ../../public from both src/http and dist/http. */
-export const PUBLIC_DIR = join(here, '..', '..', 'public')
+export const PUBLIC_DIR = join(here, '..', '..', '..', 'public')
 const MQTT_DIST = join(dirname(createRequire(import.meta.url).resolve('mqtt/package.json')), 'dist')
 
 // No inline script or style anywhere, so this policy holds: injected markup cannot run.
