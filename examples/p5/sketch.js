@@ -100,7 +100,8 @@ function onReading (topic, payload, encoding) {
       td.className = cls
       row.append(td)
     }
-    /** @type {HTMLElement} */ (row.cells[0]).textContent = id
+    const name = /** @type {HTMLElement} */ (row.cells[0])
+    name.textContent = id
     d = { value, at: 0, count: 0, row }
     devices.set(id, d)
     // Rows in device order, as the bars are drawn.
@@ -111,8 +112,9 @@ function onReading (topic, payload, encoding) {
   d.value = value
   d.at = Date.now()
   d.count++
-  /** @type {HTMLElement} */ (d.row.cells[1]).textContent = value.toFixed(2)
-  /** @type {HTMLElement} */ (d.row.cells[2]).textContent = String(d.count)
+  const [, valueCell, countCell] = d.row.cells
+  if (valueCell) valueCell.textContent = value.toFixed(2)
+  if (countCell) countCell.textContent = String(d.count)
 }
 
 /** Sends the pointer (0..1 in both axes), at most POINTER_PER_SEC times a second. */

@@ -15,6 +15,7 @@ import { checkTopicName, chatRoomOf } from '../../core/topics/topic-rules.js'
 import { renderMetrics } from './metrics.js'
 import type { HttpPolicy } from './http-policy.js'
 import { registerAclExplain } from './acl-explain.js'
+import { registerExamplePages } from './example-pages.js'
 
 export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
@@ -83,6 +84,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] })
   await app.register(fastifyStatic, { root: MQTT_DIST, prefix: '/vendor/mqtt/', decorateReply: false })
+  await registerExamplePages(app)
 
   app.get('/api/health', async (_req, reply) => {
     const h = deps.health()
