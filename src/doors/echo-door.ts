@@ -36,6 +36,8 @@ export function createEchoServer (deps: EchoDoorDeps): WebSocketServer {
   wss.on('connection', (ws: WebSocket) => {
     const gate = deps.rateGate?.()
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      // Frames already on the wire when we started closing are neither echoed nor counted.
+      if (ws.readyState !== ws.OPEN) return
       const verdict = gate?.take() ?? 'ok'
       if (verdict !== 'ok') {
         if (deps.stats) deps.stats.dropped.rateLimited++
