@@ -10,6 +10,7 @@ import type { Door } from './door.js'
 import { startHeartbeat } from './heartbeat.js'
 import { buildApp } from './http/app.js'
 import { createHttpDoor } from './http/door.js'
+import { HttpPolicy } from './http/http-policy.js'
 import { createMqttTcpDoor } from './mqtt-tcp/door.js'
 import { createMqttWsServer } from './mqtt-ws/mqtt-ws.js'
 import { attachUpgradeRouter } from './upgrade-router.js'
@@ -41,7 +42,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
       const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }
       return { ready: !life.closing && (cluster?.ready ?? true), detail: c ? { ...detail, redis: c.redis, node: c.node, nodes: c.nodes } : detail }
     },
-    policy: policy.http,
+    policy: new HttpPolicy({ auth: policy.auth, msgRate: options.msgRate, allowedOrigins: policy.allowedOrigins, secure: policy.tls !== undefined }),
     https: policy.tls
   })
   // Same limits as the other doors; it reaches no topic (docs/PROTOCOL.md, the echo door).

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from 'fastify'
-import { FusionError } from '../../core/errors.js'
-import type { Acl } from '../../core/policy/acl.js'
-import type { HttpPolicy } from './http-policy.js'
-import { checkUsername } from '../../core/policy/users.js'
+import type { FastifyPluginAsync } from 'fastify'
+import { FusionError } from '../../../core/errors.js'
+import type { Acl } from '../../../core/policy/acl.js'
+import type { HttpPolicy } from '../http-policy.js'
+import { checkUsername } from '../../../core/policy/users.js'
 
 /** Longest topic or filter the explainer reads: a rules file's own limit. */
 const MAX_TARGET = 65535
@@ -15,7 +15,12 @@ const MAX_CLIENT_ID = 1024
  * `mqtt-fusion acl check` prints it. For users marked admin only: the answer shows the
  * rules, which are the gateway's secrets.
  */
-export function registerAclExplain (app: FastifyInstance, acl: Acl, policy: HttpPolicy | undefined): void {
+export interface AclExplainDeps {
+  readonly acl: Acl
+  readonly policy?: HttpPolicy | undefined
+}
+
+export const aclExplainRoutes: FastifyPluginAsync<AclExplainDeps> = async (app, { acl, policy }) => {
   app.get('/api/acl/explain', async (req, reply) => {
     if (!policy) throw new FusionError('NOT_FOUND', 'auth is off (no --users): the admin API needs a user marked admin')
     policy.checkAdmin(req)
