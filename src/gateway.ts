@@ -18,6 +18,7 @@ import type { Acl } from './policy/acl.js'
 import { createPolicy } from './policy/policy.js'
 import { startHeartbeat } from './policy/heartbeat.js'
 import { Stats } from './stats.js'
+import { DoorLatency } from './door-latency.js'
 import { ByteMeter } from './transport/byte-meter.js'
 import { createMqttTcpServer, createMqttTlsServer } from './transport/mqtt-tcp.js'
 import { createMqttWsServer } from './transport/mqtt-ws.js'
@@ -74,6 +75,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
   const options = resolveOptions(input)
   const log = extras.log ?? silent
   const stats = new Stats()
+  const latency = new DoorLatency()
   const policy = createPolicy(options, stats, log, extras.acl)
   const acl = policy.acl
   const meter = new ByteMeter(stats)
@@ -94,12 +96,12 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     steps.push(() => history.close())
     const durability: Durability | undefined = options.holdPuback ? { gate: new PubackGate(), storedFor: () => undefined } : undefined
     const broker = await createBroker({
-      store, acl, stats, limits: options, log, durability, auth: policy.auth, rateGate: policy.rateGate,
+      store, acl, stats, limits: options, log, durability, auth: policy.auth, rateGate: policy.rateGate, latency,
       ...(cluster ? { id: cluster.nodeId, mq: cluster.mq, persistence: cluster.persistence, admitPublish: (p: { qos: number }) => cluster.admitMqtt(p) } : {})
     })
     steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
     cluster?.attach(broker as unknown as { brokers: Record<string, number> })
-    const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
+    const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined, latency })
     if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
     steps.push(() => bridge.close())
     // Logged topics are kept even when no /ws client listens.
@@ -111,7 +113,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     cluster?.onNodeGone((clientId, name, via) => presence.announce(clientId, 'offline', name, via))
     const unwatch = watchMqttPresence(broker, presence)
     steps.push(unwatch)
-    const hub = new Hub({ options, bridge, history, presence, acl, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
+    const hub = new Hub({ options, bridge, history, presence, acl, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate, latency })
     steps.push(() => hub.close())
     const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
     const mqttWs: WebSocketServer = createMqttWsServer(mqttDeps)
@@ -124,7 +126,8 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       history,
       acl,
       stats,
-      statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+      statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, limits: { msgRate: options.msgRate, msgBurst: options.msgRate * 2 }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+      latency,
       health: () => {
         const c = cluster?.health()
         const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }

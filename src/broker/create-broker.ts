@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { Aedes } from 'aedes'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
@@ -16,6 +17,7 @@ import type { Auth } from '../policy/auth.js'
 import type { RateVerdict } from '../policy/token-bucket.js'
 import { clientIdProblem, connectCloseReason } from '../policy/mqtt-rules.js'
 import { throttledLog } from '../policy/log-throttle.js'
+import type { DoorLatency } from '../door-latency.js'
 
 const DOOR = Symbol('fusion.door')
 const USERNAME = Symbol('fusion.username')
@@ -79,6 +81,8 @@ export interface BrokerDeps {
    * (and its PUBACK) until it settles; a rejection refuses it and the connection closes.
    */
   readonly admitPublish?: ((packet: PublishPacket) => Promise<void> | undefined) | undefined
+  /** Times each message from the door that read it to its last delivery (door-latency.ts). */
+  readonly latency?: DoorLatency | undefined
 }
 
 /** The PUBACK gate and how to find the history write of a stamped message (bound late). */
@@ -155,6 +159,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       }, (err: Error) => done(connackError(3, err.message), null))
     },
     authorizePublish (client: Client | null, packet: PublishPacket, done) {
+      // The packet is parsed and nothing else has happened yet: the door has it from here.
+      const at = performance.now()
       if (!client) return done(null)
       const tagged = client as unknown as TaggedClient
       // A client's will is its last word, said after it is gone: never rate-limited.
@@ -184,6 +190,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       }
       stats.doors[who.door].messagesIn++
       stampOrigin(packet, { ts: Date.now(), via: 'mqtt', from: clientUsername(client) ?? who.clientId, clientId: who.clientId })
+      if (packet.properties) deps.latency?.received(packet.properties, who.door, at)
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
       const admitted = deps.admitPublish?.(packet)
       if (admitted) return void admitted.then(() => done(null), (err: Error) => done(err))
@@ -213,6 +220,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     },
     authorizeForward (client: Client, packet: AedesPublishPacket) {
       stats.doors[clientDoor(client)].messagesOut++
+      // Aedes writes this copy in an immediate it queues right after this returns.
+      deps.latency?.delivered((packet as { properties?: object }).properties, true)
       return packet
     }
   })

@@ -13,6 +13,7 @@ import { encodeEnvelope } from '../topics/envelope.js'
 import { checkTopicName, chatRoomOf } from '../topics/topic-rules.js'
 import { renderMetrics } from './metrics.js'
 import type { HttpPolicy } from '../policy/http-policy.js'
+import type { LatencySnapshot } from '../door-latency.js'
 
 export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
@@ -27,6 +28,8 @@ export interface AppDeps {
   readonly policy?: HttpPolicy | undefined
   /** Certificate and key: the app serves https (and wss for the upgrades). */
   readonly https?: { readonly cert: Buffer, readonly key: Buffer } | undefined
+  /** The per-door latency histogram (door-latency.ts), in /metrics and as `latency` in /api/stats. */
+  readonly latency?: { metrics (): Promise<string>, snapshot (): Promise<LatencySnapshot> } | undefined
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -86,11 +89,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     return reply.status(h.ready ? 200 : 503).send({ status: h.ready ? 'ok' : 'unavailable', ...h.detail })
   })
 
-  app.get('/api/stats', async () => stats.snapshot(deps.statsExtra()))
+  app.get('/api/stats', async () => {
+    const extra = deps.statsExtra()
+    return stats.snapshot(deps.latency ? { ...extra, latency: await deps.latency.snapshot() } : extra)
+  })
 
   app.get('/metrics', async (_req, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8')
-    return renderMetrics(stats, deps.statsExtra())
+    return renderMetrics(stats, deps.statsExtra()) + (await deps.latency?.metrics() ?? '')
   })
 
   policy?.register(app)

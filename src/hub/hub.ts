@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { FusionError, WS_CLOSE } from '../errors.js'
@@ -14,6 +15,7 @@ import { HubSession, type Format } from './session.js'
 import type { GatewayOptions } from '../options.js'
 import type { RateVerdict } from '../policy/token-bucket.js'
 import { cookieValue } from '../policy/auth.js'
+import type { DoorLatency } from '../door-latency.js'
 
 export interface HubDeps {
   readonly options: Readonly<GatewayOptions>
@@ -27,6 +29,8 @@ export interface HubDeps {
   readonly identify?: ((req: IncomingMessage) => string | FusionError) | undefined
   /** Makes each session's message-rate gate; undefined for no limit. */
   readonly rateGate?: (() => { take (): RateVerdict }) | undefined
+  /** Times messages from this door's read to their last delivery, and this door's writes (door-latency.ts). */
+  readonly latency?: DoorLatency | undefined
 }
 
 /** Says why in an error frame, then closes with 1008 (PROTOCOL.md: bad token, policy). */
@@ -124,7 +128,10 @@ export class Hub {
       presence: presenceParam !== '0' && presenceParam !== 'off' && presenceParam !== 'false' && this.#mayRead(who, 'presence/#'),
       sendHighWaterMark: options.sendHighWaterMark,
       onSlow: (s) => this.#dropSlow(s),
-      onMessageOut: () => { stats.doors.ws.messagesOut++ }
+      onMessageOut: (msg) => {
+        stats.doors.ws.messagesOut++
+        this.#deps.latency?.delivered(msg.stamp, false)
+      }
     })
     this.#sessions.set(session.clientId, session)
     if (user !== undefined) this.#users.set(session, user)
@@ -161,6 +168,8 @@ export class Hub {
   }
 
   #onFrame (session: HubSession, data: Buffer, isBinary: boolean): void {
+    // The moment this door has the message: its share of the trip starts here.
+    const at = performance.now()
     const { stats } = this.#deps
     stats.doors.ws.messagesIn++
     if (this.#overRate(session, data, isBinary)) return
@@ -175,7 +184,7 @@ export class Hub {
       this.#fail(session, err, (err as { frameId?: FrameId }).frameId)
       return
     }
-    this.#handle(session, frame).catch((err) => this.#fail(session, err, 'id' in frame ? frame.id : undefined))
+    this.#handle(session, frame, at).catch((err) => this.#fail(session, err, 'id' in frame ? frame.id : undefined))
   }
 
   /**
@@ -210,16 +219,16 @@ export class Hub {
     return { clientId: session.clientId, username: this.#users.get(session), door: 'ws' }
   }
 
-  async #handle (session: HubSession, frame: ClientFrame | { type: 'line', text: string }): Promise<void> {
+  async #handle (session: HubSession, frame: ClientFrame | { type: 'line', text: string }, at: number): Promise<void> {
     const { options, bridge, acl } = this.#deps
     switch (frame.type) {
       case 'line': {
         if (frame.text.length === 0) return // an empty line from a piped stdin is not a message
-        await this.#chat(session, session.room, frame.text)
+        await this.#chat(session, session.room, frame.text, 0, false, at)
         return
       }
       case 'chat': {
-        await this.#chat(session, frame.room ?? session.room, frame.text)
+        await this.#chat(session, frame.room ?? session.room, frame.text, 0, false, at)
         this.#ack(session, frame.id)
         return
       }
@@ -227,10 +236,10 @@ export class Hub {
         const topic = checkTopicName(frame.topic, options)
         acl.checkPublish(this.#identity(session), topic)
         if (chatRoomOf(topic) !== undefined) {
-          await this.#chat(session, topic.slice(5), frame.payload.toString('utf8'), frame.qos, frame.retain)
+          await this.#chat(session, topic.slice(5), frame.payload.toString('utf8'), frame.qos, frame.retain, at)
         } else {
           this.#checkSize(frame.payload.length)
-          await bridge.publish({ topic, payload: frame.payload, qos: frame.qos, retain: frame.retain, origin: this.#origin(session) })
+          await bridge.publish({ topic, payload: frame.payload, qos: frame.qos, retain: frame.retain, origin: this.#origin(session), received: { door: 'ws', at } })
         }
         this.#ack(session, frame.id)
         return
@@ -283,14 +292,14 @@ export class Hub {
     }
   }
 
-  async #chat (session: HubSession, room: string, text: string, qos: 0 | 1 = 0, retain = false): Promise<void> {
+  async #chat (session: HubSession, room: string, text: string, qos: 0 | 1 = 0, retain = false, at?: number): Promise<void> {
     const { options, acl, bridge } = this.#deps
     const topic = checkTopicName(`chat/${room}`, options)
     acl.checkPublish(this.#identity(session), topic)
     const origin = this.#origin(session)
     const payload = encodeEnvelope({ from: session.name, text, ts: origin.ts, via: 'ws' })
     this.#checkSize(payload.length)
-    await bridge.publish({ topic, payload, qos, retain, origin })
+    await bridge.publish({ topic, payload, qos, retain, origin, received: at === undefined ? undefined : { door: 'ws', at } })
   }
 
   #ack (session: HubSession, id: FrameId | undefined): void {
