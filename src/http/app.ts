@@ -12,6 +12,7 @@ import type { GatewayOptions } from '../options.js'
 import { encodeEnvelope } from '../topics/envelope.js'
 import { checkTopicName, chatRoomOf } from '../topics/topic-rules.js'
 import { renderMetrics } from './metrics.js'
+import { registerBenchRoute } from './bench-route.js'
 import type { HttpPolicy } from '../policy/http-policy.js'
 import type { LatencySnapshot } from '../door-latency.js'
 
@@ -98,6 +99,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     reply.type('text/plain; version=0.0.4; charset=utf-8')
     return renderMetrics(stats, deps.statsExtra()) + (await deps.latency?.metrics() ?? '')
   })
+
+  registerBenchRoute(app)
 
   policy?.register(app)
 
