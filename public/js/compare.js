@@ -607,7 +607,9 @@ runUi.form.addEventListener('submit', async (ev) => {
   stopAsked = false
   runUi.run.disabled = true
   runUi.stop.disabled = false
+  // The state changes with the run number, at once: nobody may read the last run's "done" as this one's.
   runUi.status.dataset.run = String(Number(runUi.status.dataset.run ?? 0) + 1)
+  setRunStatus('running', 'Reading the gateway\'s counters…')
   const perDoor = plan.mode === 'burst' ? plan.n : plan.rate * plan.seconds
   progress.total = 2 * perDoor
   progress.done = 0

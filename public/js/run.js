@@ -11,6 +11,35 @@ export const MAX_RATE = 5000
 /** Longest fixed-rate run, seconds per door. */
 export const MAX_SECONDS = 60
 
+/*
+ * Waiting without timer nesting. A browser clamps a timer set from inside a timer's
+ * callback to at least 4 ms once five are nested (HTML, "timer initialisation steps"),
+ * and a chain of timers is nested without end. MQTT.js's browser bundle runs
+ * process.nextTick as setTimeout(fn, 0), and writes a PUBLISH in a nextTick: published
+ * from deep in a timer chain, every message waited 4 ms more before it left, which the
+ * page then timed as MQTT's round trip. So each wait ends in a message-channel task, a
+ * task of its own with no timer nesting, and the page sends from there.
+ */
+const channel = new MessageChannel()
+/** @type {Array<() => void>} */
+const tasks = []
+channel.port1.onmessage = () => {
+  const fn = tasks.shift()
+  // In Node (the unit tests) an open port keeps the process alive: only while a task waits.
+  if (tasks.length === 0) channel.port1.unref?.()
+  fn?.()
+}
+channel.port1.unref?.()
+
+/** Runs `fn` after `ms`, in a task of its own (see above). Returns the timer, for clearTimeout. */
+export function later (fn, ms) {
+  return setTimeout(() => {
+    tasks.push(fn)
+    channel.port1.ref?.()
+    channel.port2.postMessage(0)
+  }, ms)
+}
+
 /**
  * The page's copy of the gateway's per-connection token bucket (--msg-rate, bursts of
  * twice that), kept a little below it: a page that sent faster would get RATE_LIMITED
@@ -145,7 +174,7 @@ export function startRun (pane, plan, opts) {
     }
     if (Number.isNaN(waitingSince)) waitingSince = now
     clearTimeout(timer)
-    timer = setTimeout(tick, Math.max(1, opts.pacer.waitMs(now)))
+    timer = later(tick, Math.max(1, opts.pacer.waitMs(now)))
     return false
   }
 
@@ -173,7 +202,7 @@ export function startRun (pane, plan, opts) {
       const dueAt = t0 + rec.sent * periodMs
       if (dueAt > now) {
         clearTimeout(timer)
-        timer = setTimeout(tick, Math.max(0, dueAt - now))
+        timer = later(tick, Math.max(0, dueAt - now))
         return
       }
       if (!paced(now)) return
