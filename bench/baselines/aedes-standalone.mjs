@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * Baseline: Aedes alone, the same version and broker options as the gateway
- * (src/broker/create-broker.ts), in-memory persistence (the gateway runs --memory in
+ * (src/engine/create-broker.ts), in-memory persistence (the gateway runs --memory in
  * the bench), no hooks. MQTT/TCP on a net server; MQTT/WS through ws 8's
  * createWebSocketStream exactly as Aedes's docs wire it, with no write coalescing:
  * what you get from the parts before the gateway adds anything.

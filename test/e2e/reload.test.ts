@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import WebSocket from 'ws'
 import { startCli, type RunningCli } from '../helpers/cli.js'
-import { addUser, removeUser } from '../../src/policy/users.js'
+import { addUser, removeUser } from '../../src/core/policy/users.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fusion-reload-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

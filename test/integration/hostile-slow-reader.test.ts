@@ -81,7 +81,7 @@ t.test('frozen readers on /ws and MQTT while 40 MB are published to their topic'
   const code = await frozenWs.closed
   t.ok(code === 1013 || code === 1006, `it sees close ${code} (1013 when it reads again before the server gives up on it, else the connection just ends)`)
 
-  // The MQTT reader: cut once its queue passed the same mark (src/policy/send-queue.ts).
+  // The MQTT reader: cut once its queue passed the same mark (src/doors/mqtt-tcp/send-queue.ts).
   const dropStart = Date.now()
   const baseMqtt = base.connections.mqtt ?? 0
   const afterMqtt = await statsUntil(urls.http, (s) => (s.connections.mqtt ?? 0) <= baseMqtt + 2, 20_000)

@@ -323,7 +323,7 @@ t.test('exactly once per client with overlapping filters', async (t) => {
     t.ok(copies.length >= 1 && copies.length <= 3, `1 to 3 copies (got ${copies.length})`)
     t.ok(copies.every((x) => x.payload.toString() === 'q1'), 'each copy intact')
     // [MQTT-3.3.5-1] also says "respecting the maximum QoS of all the matching subscriptions".
-    // Stock Aedes 1.2 gave QoS 0 here (moscajs/aedes#1074); src/broker/overlap-qos.ts fixes it.
+    // Stock Aedes 1.2 gave QoS 0 here (moscajs/aedes#1074); src/engine/overlap-qos.ts fixes it.
     t.same(copies.map((x) => x.qos), [1], 'one copy, at the highest granted QoS, 1, though the exact-topic subscription is QoS 0')
   })
 
@@ -426,9 +426,11 @@ t.test('the chat envelope both ways', async (t) => {
     await text.waitFor((f) => f === 'env-tcp: plain from tcp', 'the text line of the MQTT chat')
   })
 
-  t.test('an MQTT JSON payload with a string text is read as an envelope', async (t) => {
-    await tcp.client.publishAsync(`chat/${room}`, JSON.stringify({ from: 'sensor-9', text: 'json text' }))
-    t.match(await alice.waitMessage(`chat/${room}`, (f) => f.payload === 'json text'), { from: 'sensor-9', via: 'mqtt' })
+  t.test('an MQTT JSON payload with a string text is read as an envelope; the sender is the proved one, a different from is only a claim', async (t) => {
+    await tcp.client.publishAsync(`chat/${room}`, JSON.stringify({ from: 'sensor-9', text: 'json text', via: 'ws', ts: 1e20 }))
+    const got = await alice.waitMessage(`chat/${room}`, (f) => f.payload === 'json text')
+    t.match(got, { from: 'env-tcp', claimedFrom: 'sensor-9', via: 'mqtt' })
+    t.ok(Math.abs((got.ts as number) - Date.now()) < 60_000, 'ts is the gateway clock, not the 1e20 the client wrote')
     await tcp.client.publishAsync(`chat/${room}`, JSON.stringify({ text: 'no from' }))
     t.match(await alice.waitMessage(`chat/${room}`, (f) => f.payload === 'no from'), { from: 'env-tcp', via: 'mqtt' })
     const notEnv = JSON.stringify({ msg: 'no text key' })

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import WebSocket from 'ws'
 import { openHub, openMqtt, startGateway, nextMqttMessage } from '../helpers/gateway.js'
-import { addUser } from '../../src/policy/users.js'
+import { addUser } from '../../src/core/policy/users.js'
 import { assertHealthy, getJson, postJson } from './security-helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fusion-acl-'))

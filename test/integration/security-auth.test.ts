@@ -11,8 +11,8 @@ import { generate } from 'mqtt-packet'
 import WebSocket from 'ws'
 import { openHub, openMqtt, startGateway, nextMqttMessage } from '../helpers/gateway.js'
 import { BIN, PROJECT_DIR, startCli } from '../helpers/cli.js'
-import { addUser } from '../../src/policy/users.js'
-import { signToken, SECRET_FILE_NAME } from '../../src/policy/token.js'
+import { addUser } from '../../src/core/policy/users.js'
+import { signToken, SECRET_FILE_NAME } from '../../src/core/policy/token.js'
 import { assertHealthy, getJson, portOf, postJson, RawConn } from './security-helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fusion-auth-'))

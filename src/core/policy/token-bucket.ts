@@ -1,0 +1,139 @@
+import { performance } from 'node:perf_hooks'
+
+/**
+ * Rate limiting, one implementation for every door: a token bucket per client (hub
+ * session, MQTT client) or per key (an IP for HTTP and for connects).
+ */
+
+export type Clock = () => number
+const monotonic: Clock = () => performance.now()
+
+/**
+ * Holds up to `burst` tokens and gains `ratePerSec` per second; each message takes one.
+ * Refilled lazily on take(), so an idle bucket costs nothing and no timer runs.
+ */
+export class TokenBucket {
+  readonly ratePerSec: number
+  readonly burst: number
+  readonly #now: Clock
+  #tokens: number
+  #last: number
+
+  constructor (ratePerSec: number, burst: number, now: Clock = monotonic) {
+    this.ratePerSec = ratePerSec
+    this.burst = burst
+    this.#now = now
+    this.#tokens = burst
+    this.#last = now()
+  }
+
+  #refill (): void {
+    const t = this.#now()
+    if (t > this.#last) {
+      this.#tokens = Math.min(this.burst, this.#tokens + (t - this.#last) * this.ratePerSec / 1000)
+      this.#last = t
+    }
+  }
+
+  /** Takes `n` tokens when there are enough; false (and nothing taken) otherwise. */
+  take (n = 1): boolean {
+    this.#refill()
+    if (this.#tokens < n) return false
+    this.#tokens -= n
+    return true
+  }
+
+  /** True when the bucket has refilled completely (it could be forgotten). */
+  get full (): boolean {
+    this.#refill()
+    return this.#tokens >= this.burst
+  }
+}
+
+/**
+ * Buckets by key (an IP), at most `maxKeys` of them: when full, buckets that have
+ * refilled are forgotten first, then the oldest, so a flood of distinct keys costs a
+ * bounded map, never unbounded memory.
+ */
+export class KeyedBuckets {
+  readonly #buckets = new Map<string, TokenBucket>()
+  readonly #rate: number
+  readonly #burst: number
+  readonly #maxKeys: number
+  readonly #now: Clock
+
+  constructor (ratePerSec: number, burst: number, maxKeys = 10_000, now: Clock = monotonic) {
+    this.#rate = ratePerSec
+    this.#burst = burst
+    this.#maxKeys = maxKeys
+    this.#now = now
+  }
+
+  take (key: string, n = 1): boolean {
+    let b = this.#buckets.get(key)
+    if (!b) {
+      if (this.#buckets.size >= this.#maxKeys) this.#evict()
+      b = new TokenBucket(this.#rate, this.#burst, this.#now)
+      this.#buckets.set(key, b)
+    }
+    return b.take(n)
+  }
+
+  get size (): number { return this.#buckets.size }
+
+  #evict (): void {
+    // Bounded work: look at a few of the oldest entries, drop the refilled ones, and
+    // drop the oldest when none has refilled.
+    let looked = 0
+    for (const [key, b] of this.#buckets) {
+      if (b.full) this.#buckets.delete(key)
+      if (++looked >= 64) break
+    }
+    if (this.#buckets.size >= this.#maxKeys) {
+      const oldest = this.#buckets.keys().next().value
+      if (oldest !== undefined) this.#buckets.delete(oldest)
+    }
+  }
+}
+
+export type { RateVerdict } from '../types.js'
+import type { RateVerdict } from '../types.js'
+
+/**
+ * A client's allowance plus its patience: a message over the rate is `limited` (the door
+ * says RATE_LIMITED and drops it); after `maxStrikes` of those in a row the verdict is
+ * `cut` (the door closes the connection). A message within the rate clears the strikes,
+ * so a client that backs off is never cut.
+ */
+export class RateGate {
+  readonly #bucket: TokenBucket
+  readonly #maxStrikes: number
+  #strikes = 0
+
+  constructor (bucket: TokenBucket, maxStrikes: number) {
+    this.#bucket = bucket
+    this.#maxStrikes = maxStrikes
+  }
+
+  take (): RateVerdict {
+    if (this.#bucket.take()) {
+      this.#strikes = 0
+      return 'ok'
+    }
+    return ++this.#strikes > this.#maxStrikes ? 'cut' : 'limited'
+  }
+}
+
+/** Refused messages in a row before a /ws client is closed with 1008. */
+export const RATE_STRIKES = 50
+
+const UNLIMITED: Pick<RateGate, 'take'> = { take: () => 'ok' }
+
+/**
+ * Makes one gate per client: `ratePerSec` messages a second, bursts of twice that.
+ * A rate of 0 turns limiting off (for benchmarks on a trusted network).
+ */
+export function rateGateFactory (ratePerSec: number, maxStrikes = RATE_STRIKES, now: Clock = monotonic): () => Pick<RateGate, 'take'> {
+  if (ratePerSec <= 0) return () => UNLIMITED
+  return () => new RateGate(new TokenBucket(ratePerSec, ratePerSec * 2, now), maxStrikes)
+}

@@ -1,0 +1,61 @@
+import type { LogFn } from '../../core/types.js'
+import { createServer, type Server, type Socket } from 'node:net'
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Aedes } from 'aedes'
+import { tagClientDoor } from '../../engine/create-broker.js'
+import type { Door } from '../../core/policy/acl.js'
+import type { Stats } from '../../core/stats.js'
+import type { ByteMeter } from '../byte-meter.js'
+import { guardMqttStream } from './mqtt-guard.js'
+import { boundSendQueue } from './send-queue.js'
+
+export interface MqttDoorDeps {
+  readonly broker: Aedes
+  readonly maxPacket: number
+  readonly stats: Stats
+  readonly meter: ByteMeter
+  readonly log: LogFn
+  /** Counts a raw socket against the connection limits; false when it was refused (and destroyed). */
+  readonly admit?: (socket: Socket) => boolean
+  /** Bytes a client may have queued unsent before it is cut (a reader that stopped reading). */
+  readonly sendHighWaterMark?: number
+}
+
+/** Hands a byte stream to Aedes behind the packet-size guard, counted under `door`. */
+export function handleMqttStream (deps: MqttDoorDeps, stream: Duplex, door: Door, req?: IncomingMessage): void {
+  const { stats } = deps
+  guardMqttStream(stream, deps.maxPacket, () => { stats.dropped.tooLarge++ })
+  if (deps.sendHighWaterMark) boundSendQueue(stream, deps.sendHighWaterMark, () => { stats.dropped.slowConsumer++ })
+  stats.opened(door)
+  stream.once('close', () => stats.closed(door))
+  const client = deps.broker.handle(stream, req)
+  tagClientDoor(client, door)
+}
+
+/** The MQTT/TCP door. */
+export function createMqttTcpServer (deps: MqttDoorDeps): Server {
+  return createServer((socket: Socket) => {
+    if (deps.admit && !deps.admit(socket)) return
+    socket.setNoDelay(true)
+    deps.meter.track(socket, 'mqtt')
+    handleMqttStream(deps, socket, 'mqtt')
+  })
+}
+
+/**
+ * The MQTT/TLS door (mqtts). Connection limits apply to the raw socket, before the
+ * handshake, so a flood of connects costs no TLS work; a handshake must finish within
+ * 10 s (Node's default is 120 s) so half-open handshakes cannot hold slots.
+ */
+export function createMqttTlsServer (deps: MqttDoorDeps, tls: { cert: Buffer, key: Buffer }): Server {
+  const server = createTlsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: 10_000 }, (socket: TLSSocket) => {
+    socket.setNoDelay(true)
+    deps.meter.track(socket, 'mqtt')
+    handleMqttStream(deps, socket, 'mqtt')
+  })
+  if (deps.admit) server.on('connection', (raw: Socket) => { deps.admit?.(raw) })
+  server.on('tlsClientError', () => { deps.stats.dropped.badInput++ })
+  return server
+}

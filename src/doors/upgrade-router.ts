@@ -1,0 +1,56 @@
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { WebSocketServer } from 'ws'
+import type { Door } from '../core/policy/acl.js'
+import type { ByteMeter } from './byte-meter.js'
+import type { Socket } from 'node:net'
+
+export interface UpgradeRoute {
+  readonly door: Door
+  readonly wss: WebSocketServer
+}
+
+export interface UpgradeRouterOptions {
+  /** Origins allowed besides the page's own (exact `scheme://host[:port]`). */
+  readonly allowedOrigins: readonly string[]
+  readonly meter: ByteMeter
+  /** Answers undefined to accept, or an HTTP status, reason and error code to refuse (auth, limits). */
+  readonly admit?: (req: IncomingMessage, door: Door) => { status: number, reason: string, code?: string } | undefined
+}
+
+function refuse (socket: Duplex, status: number, reason: string, code?: string): void {
+  const body = JSON.stringify({ statusCode: status, code: code ?? (status === 403 ? 'ACL_DENIED' : status === 401 ? 'NOT_AUTHORIZED' : 'NOT_FOUND'), message: reason })
+  socket.end(`HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, ' ')}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  setTimeout(() => socket.destroy(), 1000).unref()
+}
+
+/**
+ * A browser page from another origin must not be able to open our sockets with the
+ * user's cookies (cross-site WebSocket hijacking). Clients that send no Origin
+ * (command line, devices) are not browsers and pass.
+ */
+export function originAllowed (req: IncomingMessage, allowed: readonly string[]): boolean {
+  const origin = req.headers.origin
+  if (origin === undefined) return true
+  if (allowed.includes('*') || allowed.includes(origin)) return true
+  try {
+    return new URL(origin).host === req.headers.host
+  } catch {
+    return false
+  }
+}
+
+/** The one `upgrade` listener: routes /ws and /mqtt by path, refuses anything else with an HTTP error. */
+export function attachUpgradeRouter (server: Server, routes: Record<string, UpgradeRoute>, opts: UpgradeRouterOptions): void {
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy())
+    const path = (req.url ?? '/').split('?')[0] as string
+    const route = routes[path]
+    if (!route) return refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; use /ws or /mqtt`)
+    if (!originAllowed(req, opts.allowedOrigins)) return refuse(socket, 403, 'Origin not allowed')
+    const denied = opts.admit?.(req, route.door)
+    if (denied) return refuse(socket, denied.status, denied.reason, denied.code)
+    opts.meter.track(socket as Socket, route.door)
+    route.wss.handleUpgrade(req, socket, head, (ws) => route.wss.emit('connection', ws, req))
+  })
+}

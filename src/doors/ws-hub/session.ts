@@ -1,0 +1,146 @@
+import type { WebSocket } from 'ws'
+import { WS_CLOSE } from '../../core/errors.js'
+import type { Sink } from '../../engine/bridge.js'
+import type { FusionMessage } from '../../engine/message.js'
+import type { HistoryRecord, RateGate } from '../../core/types.js'
+import { corkUntilNextTick } from '../ws-cork.js'
+
+export type Format = 'json' | 'text'
+
+export interface SessionInit {
+  readonly ws: WebSocket
+  readonly clientId: string
+  readonly name: string
+  readonly room: string
+  readonly format: Format
+  readonly presence: boolean
+  /** The user the connection proved (auth on). */
+  readonly user?: string | undefined
+  /** The session's message-rate gate; undefined for no limit. */
+  readonly rate?: RateGate | undefined
+  readonly sendHighWaterMark: number
+  readonly onSlow: (s: HubSession) => void
+  /** Called for each message written to the client (the `messagesOut` counter of the door, its latency). */
+  readonly onMessageOut?: ((msg: FusionMessage) => void) | undefined
+}
+
+/**
+ * One /ws connection. Receives messages from the bridge (deduplicated: a client
+ * on overlapping filters gets each message once) and writes them; holds live
+ * messages back while its history is being read so the order is welcome, history,
+ * live, with nothing twice.
+ */
+export class HubSession implements Sink {
+  readonly ws: WebSocket
+  readonly clientId: string
+  readonly name: string
+  readonly room: string
+  readonly roomTopic: string
+  readonly format: Format
+  readonly wantsPresence: boolean
+  readonly user: string | undefined
+  readonly rate: RateGate | undefined
+  readonly subscriptions = new Set<string>()
+  alive = true
+  closed = false
+  readonly #hwm: number
+  readonly #onSlow: (s: HubSession) => void
+  readonly #onMessageOut: ((msg: FusionMessage) => void) | undefined
+  #last: FusionMessage | undefined
+  // Until the history is out, live messages and every other frame (acks, pongs, errors)
+  // wait here, so a client always sees welcome, then history, then the rest in order.
+  #held: Array<FusionMessage | string> | undefined = []
+  #heldBytes = 0
+
+  constructor (init: SessionInit) {
+    this.ws = init.ws
+    this.clientId = init.clientId
+    this.name = init.name
+    this.room = init.room
+    this.roomTopic = `chat/${init.room}`
+    this.format = init.format
+    this.wantsPresence = init.presence && init.format === 'json'
+    this.user = init.user
+    this.rate = init.rate
+    this.#hwm = init.sendHighWaterMark
+    this.#onSlow = init.onSlow
+    this.#onMessageOut = init.onMessageOut
+  }
+
+  get isText (): boolean { return this.format === 'text' }
+
+  /** True once welcome and history are out and live frames flow. */
+  get released (): boolean { return this.#held === undefined }
+
+  deliver (msg: FusionMessage): void {
+    // Aedes calls us once per matching filter; the decoded message is shared, so
+    // identity tells a second filter's copy of the same publish.
+    if (msg === this.#last) return
+    this.#last = msg
+    if (this.#held) this.#held.push(msg)
+    else this.sendMessage(msg)
+  }
+
+  sendMessage (msg: FusionMessage): void {
+    if (this.isText) {
+      if (!msg.isChat) return
+      this.write(msg.line())
+    } else {
+      this.write(msg.json())
+    }
+    this.#onMessageOut?.(msg)
+  }
+
+  /** Sends the first frame at once, ahead of anything held back (the `welcome`). */
+  writeFirst (obj: unknown): void {
+    if (!this.isText) this.#send(JSON.stringify(obj))
+  }
+
+  /** Sends the history frame, then what arrived meanwhile and is not in it. */
+  release (history: readonly HistoryRecord[]): void {
+    const held = this.#held ?? []
+    this.#held = undefined
+    this.#heldBytes = 0
+    const lastSeq = history.length ? (history[history.length - 1] as HistoryRecord).seq : 0
+    if (!this.isText) {
+      this.writeJson({ type: 'history', topic: this.roomTopic, messages: history })
+    }
+    for (const item of held) {
+      if (typeof item === 'string') { this.write(item); continue }
+      if (item.topic === this.roomTopic && item.seq !== undefined && item.seq <= lastSeq) continue
+      this.sendMessage(item)
+    }
+  }
+
+  writeJson (obj: unknown): void {
+    if (!this.isText) this.write(JSON.stringify(obj))
+  }
+
+  write (data: string): void {
+    if (this.closed) return
+    if (this.#held) {
+      this.#held.push(data)
+      this.#heldBytes += data.length
+      if (this.#heldBytes > this.#hwm) this.#onSlow(this)
+      return
+    }
+    this.#send(data)
+  }
+
+  #send (data: string): void {
+    if (this.closed) return
+    // Never let one reader that stopped reading grow our memory: past the mark, it goes.
+    if (this.ws.bufferedAmount > this.#hwm) {
+      this.#onSlow(this)
+      return
+    }
+    corkUntilNextTick(this.ws)
+    this.ws.send(data)
+  }
+
+  close (code: number = WS_CLOSE.NORMAL, reason = ''): void {
+    if (this.closed) return
+    this.closed = true
+    try { this.ws.close(code, reason) } catch { this.ws.terminate() }
+  }
+}

@@ -1,0 +1,34 @@
+import type { Aedes, Client } from 'aedes'
+import type { PresenceTracker } from './presence.js'
+import { clientUsername } from './create-broker.js'
+import { cleanName } from '../core/admit.js'
+
+const PRESENCE_WILL = Symbol('fusion.presenceWill')
+
+/**
+ * Publishes `presence/<clientId>` for MQTT clients. A device whose own will is on its
+ * presence topic keeps that will as its offline notice when it dies; we only speak for
+ * it on a clean disconnect (when the broker discards the will).
+ */
+export function watchMqttPresence (broker: Aedes, presence: PresenceTracker): () => void {
+  const onReady = (client: Client): void => {
+    // Aedes emits clientReady at the end of its connect series, after CONNACK is out: a
+    // client that is already gone (a denied publish, a quick connect-publish-disconnect)
+    // has had its clientDisconnect, and an "online" now would be retained for ever.
+    if ((client as unknown as { closed?: boolean }).closed) return
+    const will = (client as unknown as { will?: { topic?: string } | null }).will
+    ;(client as unknown as Record<symbol, boolean>)[PRESENCE_WILL] = will?.topic === `presence/${client.id}`
+    presence.announce(client.id, 'online', cleanName(clientUsername(client)) ?? client.id, 'mqtt').catch(() => {})
+  }
+  const onGone = (client: Client): void => {
+    const cleanly = (client as unknown as { _disconnected?: boolean })._disconnected === true
+    if ((client as unknown as Record<symbol, boolean>)[PRESENCE_WILL] && !cleanly) return
+    presence.announce(client.id, 'offline', cleanName(clientUsername(client)) ?? client.id, 'mqtt').catch(() => {})
+  }
+  broker.on('clientReady', onReady)
+  broker.on('clientDisconnect', onGone)
+  return () => {
+    broker.removeListener('clientReady', onReady)
+    broker.removeListener('clientDisconnect', onGone)
+  }
+}
