@@ -657,11 +657,15 @@ runUi.form.addEventListener('submit', async (ev) => {
     renderStats(await fetchStats())
     const runs = [wsPane.lastRun, mqttPane.lastRun].filter(Boolean)
     const lost = runs.reduce((n, r) => n + r.lost, 0)
+    const late = Math.max(0, ...runs.map((r) => r.lateMs))
+    const paced = Math.max(0, ...runs.map((r) => r.pacedMs))
+    const how = (plan.mode === 'rate' ? ` Sends were at most ${fmt(late, 1)} ms behind their schedule.` : '') +
+      (paced > 0 ? ` Up to ${fmt(paced / 1000, 1)} s per door went to waiting for the gateway's message rate.` : '')
     setRunStatus(lost ? 'failed' : 'done', stopAsked
       ? 'Stopped; the figures cover what was sent.'
       : lost
-        ? `Done, but ${lost} message${lost === 1 ? '' : 's'} never came back.`
-        : `Done: ${what} through each door.`)
+        ? `Done, but ${lost} message${lost === 1 ? '' : 's'} never came back.${how}`
+        : `Done: ${what} through each door.${how}`)
   } catch (err) {
     setRunStatus('failed', `The run stopped: ${err instanceof Error ? err.message : String(err)}`)
   } finally {

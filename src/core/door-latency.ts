@@ -50,7 +50,7 @@ const MEASURES = 'from the door reading a message to the gateway writing its las
  * (prom-client) with a `door` label, shown in `/metrics` and `/api/stats`.
  *
  * A message is followed by its origin stamp, the `properties` object Aedes hands by
- * reference to every copy (see bridge/origin.ts), in a WeakMap: what is never delivered
+ * reference to every copy (see core/origin.ts), in a WeakMap: what is never delivered
  * is forgotten with its packet, so memory is bounded by the messages in flight.
  *
  * When is the last copy written? Every delivery of one publish is started in one

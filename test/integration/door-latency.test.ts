@@ -57,6 +57,10 @@ t.test('each door times its messages from read to last write, shorter than the c
   }
   overTcp.publish(topic, 'over tcp', { qos: 0 })
   await nextMqttMessage(overWs, (_t, p) => p.toString() === 'over tcp')
+  const viaHttp = nextMqttMessage(overWs, (_t, p) => p.toString().includes('"over http"'))
+  const posted = await fetch(`${urls.http}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic, payload: 'over http' }) })
+  t.equal(posted.status, 200)
+  await viaHttp
 
   const after = await latencyOf(urls.http)
   const ws = after.doors.ws!
@@ -64,6 +68,7 @@ t.test('each door times its messages from read to last write, shorter than the c
   t.equal(ws.count - before.doors.ws!.count, n, `${n} messages read by /ws timed`)
   t.equal(mq.count - before.doors['mqtt-ws']!.count, n, `${n} messages read by /mqtt timed`)
   t.equal(after.doors.mqtt!.count - before.doors.mqtt!.count, 1, 'MQTT/TCP has its own series')
+  t.equal(after.doors.http!.count - before.doors.http!.count, 1, 'and HTTP publishes')
   t.ok(ws.sumMs > 0 && mq.sumMs > 0, `both took time: /ws ${ws.sumMs} ms, /mqtt ${mq.sumMs} ms in all`)
   t.ok(ws.sumMs + mq.sumMs < clientMs, `the gateway's share (${(ws.sumMs + mq.sumMs).toFixed(2)} ms) is part of what the clients saw (${clientMs.toFixed(2)} ms)`)
   for (const d of [ws, mq]) {

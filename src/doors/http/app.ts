@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { performance } from 'node:perf_hooks'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify'
@@ -113,6 +114,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
 
   app.post('/api/publish', async (req, reply) => {
+    // The body is read and parsed: the door has the message (the gateway share starts here).
+    const at = performance.now()
     const caller = policy?.checkPublish(req) ?? {}
     const body = req.body as Record<string, unknown> | undefined
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FusionError('BAD_FRAME', 'the body must be a JSON object')
@@ -137,7 +140,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       wrapChat: true
     })
     stats.doors.http.messagesIn++
-    await bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin })
+    await bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin, received: { door: 'http', at } })
     const ts = ok.origin.ts
     return reply.status(200).send({ ok: true, topic, ts })
   })
