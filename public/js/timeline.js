@@ -75,7 +75,7 @@ export function drawTimeline (canvas, series) {
     g.beginPath(); g.moveTo(x(s * 1000) + 0.5, PAD.top); g.lineTo(x(s * 1000) + 0.5, PAD.top + plotH); g.stroke()
     g.fillText(s >= 10 || s === 0 ? String(Math.round(s)) : s.toFixed(s < 1 ? 2 : 1), x(s * 1000), PAD.top + plotH + 6)
   }
-  g.fillText('time since the door\'s run started, s (round trip, ms, upwards)', PAD.left + plotW / 2, PAD.top + plotH + 21)
+  g.fillText('seconds since each door\'s run started', PAD.left + plotW / 2, PAD.top + plotH + 21)
 
   for (const s of series) {
     g.fillStyle = s.color
