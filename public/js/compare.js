@@ -40,7 +40,7 @@ document.title = `WebSocket vs MQTT in #${room} · mqtt-fusion`
 
 // ---- drawing, in animation frames -------------------------------------------------
 
-let frameRequested = 0
+let frameRequested = false
 let lastDrawn = 0
 let running = false
 let chartsDirty = true
@@ -51,17 +51,16 @@ const dirty = new Set()
 function invalidate (part = 'panes') {
   dirty.add(part)
   if (frameRequested) return
-  frameRequested = requestAnimationFrame(onFrame)
+  frameRequested = true
+  // While a run goes, keep the main thread for the sockets: draw a few times a second.
+  const wait = running ? RUN_FRAME_MS - (performance.now() - lastDrawn) : 0
+  if (wait > 0) setTimeout(() => requestAnimationFrame(onFrame), wait)
+  else requestAnimationFrame(onFrame)
 }
 
-function onFrame (now) {
-  frameRequested = 0
-  // While a run goes, keep the main thread for the sockets: draw a few times a second.
-  if (running && now - lastDrawn < RUN_FRAME_MS) {
-    frameRequested = requestAnimationFrame(onFrame)
-    return
-  }
-  lastDrawn = now
+function onFrame () {
+  frameRequested = false
+  lastDrawn = performance.now()
   drawNow()
 }
 
