@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module'
-import { performance } from 'node:perf_hooks'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify'
@@ -11,10 +10,11 @@ import type { Admit } from '../../core/admit.js'
 import type { Acl } from '../../core/policy/acl.js'
 import type { Stats } from '../../core/stats.js'
 import type { GatewayOptions } from '../../core/options.js'
-import { encodeEnvelope } from '../../core/topics/envelope.js'
-import { checkTopicName, chatRoomOf } from '../../core/topics/topic-rules.js'
-import { renderMetrics } from './metrics.js'
-import { registerBenchRoute } from './bench-route.js'
+import { historyRoutes } from './routes/history.js'
+import { loginRoutes } from './routes/login.js'
+import { publishRoutes } from './routes/publish.js'
+import { statusRoutes } from './routes/status.js'
+import { benchRoutes } from './routes/bench.js'
 import type { HttpPolicy } from './http-policy.js'
 
 export interface AppDeps {
@@ -52,7 +52,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     logger: false,
     bodyLimit: options.maxPayload * 2 + 4096,
     // Upgraded sockets are closed by the hub; plain keep-alive ones must not hold close().
-    forceCloseConnections: true
+    forceCloseConnections: true,
+    // Route schemas check types as JSON has them: "1" is not the qos 1, 5 is not a payload.
+    ajv: { customOptions: { coerceTypes: false } }
   })
 
   app.addHook('onSend', async (_req, reply) => {
@@ -85,73 +87,12 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] })
   await app.register(fastifyStatic, { root: MQTT_DIST, prefix: '/vendor/mqtt/', decorateReply: false })
 
-  app.get('/api/health', async (_req, reply) => {
-    const h = deps.health()
-    return reply.status(h.ready ? 200 : 503).send({ status: h.ready ? 'ok' : 'unavailable', ...h.detail })
-  })
-
-  // The latency histogram is read asynchronously (prom-client), so it joins here.
-  app.get('/api/stats', async () => stats.snapshot({ ...deps.statsExtra(), latency: await stats.latency.snapshot() }))
-
-  app.get('/metrics', async (_req, reply) => {
-    reply.type('text/plain; version=0.0.4; charset=utf-8')
-    return renderMetrics(stats, deps.statsExtra()) + await stats.latency.metrics()
-  })
-
-  registerBenchRoute(app)
-
-  policy?.register(app)
-
-  app.get('/api/history', async (req) => {
-    const caller = policy?.checkRead(req) ?? {}
-    const q = req.query as Record<string, string | undefined>
-    const topic = checkTopicName(q.topic ?? 'chat/lobby', options)
-    acl.checkSubscribe({ clientId: `http-${req.ip}`, username: caller.username, door: 'http' }, topic)
-    const limit = intParam(q.limit, 'limit', options.historyLimit, 1, 10_000)
-    const since = q.since === undefined ? undefined : intParam(q.since, 'since', 0, 0, Number.MAX_SAFE_INTEGER)
-    const messages = since === undefined ? await history.last(topic, limit) : await history.since(topic, since, limit)
-    return { topic, messages, lastSeq: history.lastSeq(topic) }
-  })
-
-  app.post('/api/publish', async (req, reply) => {
-    // The body is read and parsed: the door has the message (the gateway share starts here).
-    const at = performance.now()
-    const caller = policy?.checkPublish(req) ?? {}
-    const body = req.body as Record<string, unknown> | undefined
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FusionError('BAD_FRAME', 'the body must be a JSON object')
-    const topic = checkTopicName(body.topic, options)
-    if (typeof body.payload !== 'string') throw new FusionError('BAD_FRAME', 'payload must be a string')
-    const qos = body.qos ?? 0
-    if (qos !== 0 && qos !== 1) throw new FusionError('BAD_FRAME', 'qos must be 0 or 1')
-    const retain = body.retain ?? false
-    if (typeof retain !== 'boolean') throw new FusionError('BAD_FRAME', 'retain must be true or false')
-    let payload: Buffer
-    if (body.encoding === 'base64') payload = Buffer.from(body.payload, 'base64')
-    else if (body.encoding === undefined || body.encoding === 'utf8') payload = Buffer.from(body.payload, 'utf8')
-    else throw new FusionError('BAD_FRAME', 'encoding must be "base64" or left out')
-    // With auth on, the sender is the user who proved it, not a name in the body.
-    const from = caller.username ?? (typeof body.from === 'string' ? body.from : undefined) ?? 'http'
-    const ok = admit({
-      source: 'http-publish',
-      who: { clientId: `http-${req.ip}`, username: caller.username, door: 'http' },
-      name: from.trim() ? from : 'http',
-      topic,
-      payload,
-      wrapChat: true
-    })
-    stats.doors.http.messagesIn++
-    await bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin, received: { door: 'http', at } })
-    const ts = ok.origin.ts
-    return reply.status(200).send({ ok: true, topic, ts })
-  })
+  policy?.registerDeadline(app)
+  await app.register(statusRoutes, { stats, statsExtra: deps.statsExtra, health: deps.health })
+  await app.register(historyRoutes, { options, history, acl, policy })
+  await app.register(publishRoutes, { bridge, admit, stats, policy })
+  if (policy) await app.register(loginRoutes, { policy })
+  await app.register(benchRoutes, {})
 
   return app
-}
-
-function intParam (raw: string | undefined, name: string, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw === '') return dflt
-  if (!/^\d+$/.test(raw)) throw new FusionError('BAD_FRAME', `${name} must be a whole number`)
-  const n = Number(raw)
-  if (n < min || n > max) throw new FusionError('BAD_FRAME', `${name} must be from ${min} to ${max}`)
-  return n
 }

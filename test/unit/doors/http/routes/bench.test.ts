@@ -4,17 +4,17 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify from 'fastify'
-import { BENCH_FILE, MAX_BENCH_BYTES, registerBenchRoute, summarizeBench } from '../../../../src/doors/http/bench-route.js'
+import { BENCH_FILE, MAX_BENCH_BYTES, benchRoutes, summarizeBench } from '../../../../../src/doors/http/routes/bench.js'
 
-function appFor (t: { teardown (fn: () => unknown): void }, file: string): ReturnType<typeof Fastify> {
+async function appFor (t: { teardown (fn: () => unknown): void }, file: string): Promise<ReturnType<typeof Fastify>> {
   const app = Fastify()
-  registerBenchRoute(app, file)
+  await app.register(benchRoutes, { file })
   t.teardown(() => app.close())
   return app
 }
 
 t.test('the committed results: throughput and p99 per door from Node clients', async (t) => {
-  const res = await appFor(t, BENCH_FILE).inject({ method: 'GET', url: '/api/bench' })
+  const res = await (await appFor(t, BENCH_FILE)).inject({ method: 'GET', url: '/api/bench' })
   t.equal(res.statusCode, 200)
   const body = res.json()
   t.equal(body.source, 'docs/bench-latest.json')
@@ -33,7 +33,7 @@ t.test('missing, oversized or broken results: 404 NOT_FOUND, and a rewrite is pi
   const dir = mkdtempSync(join(tmpdir(), 'fusion-bench-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'bench-latest.json')
-  const app = appFor(t, file)
+  const app = await appFor(t, file)
   const none = await app.inject({ method: 'GET', url: '/api/bench' })
   t.equal(none.statusCode, 404)
   t.equal(none.json().code, 'NOT_FOUND')

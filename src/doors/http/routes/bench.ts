@@ -1,12 +1,12 @@
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyInstance } from 'fastify'
-import { FusionError } from '../../core/errors.js'
+import type { FastifyPluginAsync } from 'fastify'
+import { FusionError } from '../../../core/errors.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-/** What `npm run bench` writes: ../../../docs/bench-latest.json from both src/doors/http and dist/doors/http. */
-export const BENCH_FILE = join(here, '..', '..', '..', 'docs', 'bench-latest.json')
+/** What `npm run bench` writes: docs/bench-latest.json, four levels up from both src/doors/http/routes and dist/doors/http/routes. */
+export const BENCH_FILE = join(here, '..', '..', '..', '..', 'docs', 'bench-latest.json')
 /**
  * The largest results file read, @default 1 MiB. Today's is under 100 KB; the cap keeps a
  * request from making the gateway read and parse an arbitrarily large file.
@@ -61,15 +61,21 @@ export function summarizeBench (raw: unknown): BenchSummary {
   }
 }
 
+export interface BenchRoutesDeps {
+  /** The results file; BENCH_FILE unless a test names another. */
+  readonly file?: string
+}
+
 /**
  * `GET /api/bench`: the last `npm run bench` results per door, read-only. The file is
  * read again only when it changed (size or mtime), so a new bench run shows without a
  * restart and repeated requests cost a stat.
  */
-export function registerBenchRoute (app: FastifyInstance, file: string = BENCH_FILE): void {
+export const benchRoutes: FastifyPluginAsync<BenchRoutesDeps> = async (app, deps) => {
+  const file = deps.file ?? BENCH_FILE
   let cached: { key: string, summary: BenchSummary } | undefined
   const missing = (): FusionError => new FusionError('NOT_FOUND', 'no bench results on this gateway: run `npm run bench` where it is installed')
-  app.get('/api/bench', async () => {
+  app.get('/api/bench', { schema: { querystring: { type: 'object' } } }, async () => {
     const s = await stat(file).catch(() => undefined)
     if (!s?.isFile()) throw missing()
     if (s.size > MAX_BENCH_BYTES) throw new FusionError('NOT_FOUND', `the bench results file is over ${MAX_BENCH_BYTES} bytes: not read`)
