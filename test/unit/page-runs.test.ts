@@ -56,7 +56,8 @@ t.test('a burst sends every message once, never more than the window waiting', a
 
 t.test('bounds: at most 10,000 messages and 100 in flight, whatever is asked', async (t) => {
   t.equal(run.MAX_MESSAGES, 10_000)
-  const door = fakeDoor()
+  // Echoes late enough that none comes back before the stop.
+  const door = fakeDoor({ delayMs: 200 })
   const r = run.startRun(door, { mode: 'burst', n: 1e9, window: 1e6 }, { pacer: new run.Pacer(0, 0), tag: 'x' })
   t.equal(r.record.planned, 10_000)
   await new Promise((resolve) => setImmediate(resolve))
