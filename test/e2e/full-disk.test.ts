@@ -47,7 +47,7 @@ t.test('a store that runs out of space answers every frame and keeps what it ack
   for (let page = 0; page < 100; page++) {
     const r = await fetch(`${gw2.urls.http}/api/history?topic=chat/${room}&limit=10000&since=${since}`)
     const body = await r.json() as { messages: HubFrame[], more?: boolean }
-    for (const m of body.messages) kept.add(String(m.payload).split(' ')[0])
+    for (const m of body.messages) kept.add(String(m.payload).split(" ")[0] ?? "")
     if (!body.more || body.messages.length === 0) break
     since = body.messages.at(-1)?.seq as number
   }
