@@ -13,6 +13,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY public ./public
+# The last bench results, for the comparison page's panel (GET /api/bench).
+COPY docs/bench-latest.json ./docs/bench-latest.json
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

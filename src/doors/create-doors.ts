@@ -37,7 +37,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     acl: policy.acl,
     admit: policy.admit,
     stats,
-    statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+    statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, limits: { msgRate: options.msgRate, msgBurst: options.msgRate * 2 }, ...(cluster ? { cluster: cluster.health() } : {}) }),
     health: () => {
       const c = cluster?.health()
       const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }

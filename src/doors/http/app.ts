@@ -17,6 +17,7 @@ import { publishRoutes } from './routes/publish.js'
 import { statusRoutes } from './routes/status.js'
 import { aclExplainRoutes } from './routes/acl-explain.js'
 import { registerExamplePages } from './example-pages.js'
+import { benchRoutes } from './routes/bench.js'
 import type { HttpPolicy } from './http-policy.js'
 
 export interface AppDeps {
@@ -97,6 +98,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(publishRoutes, { bridge, admit, stats, policy })
   if (policy) await app.register(loginRoutes, { policy })
   await app.register(aclExplainRoutes, { acl, policy })
+  await app.register(benchRoutes, {})
 
   return app
 }
