@@ -49,7 +49,7 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
   })
   life.add('broker', () => new Promise<void>((resolve) => broker.close(() => resolve())))
   cluster?.attach(broker)
-  const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
+  const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined, latency: stats.latency })
   life.add('bridge', () => bridge.close())
   const upstream = await createUpstreamBridges({ file: options.bridge, broker, db: store.db, acl: policy.acl, admit: policy.admit, limits: options, publish: (r) => bridge.publish(r), log })
   life.add('upstream', () => upstream.close())
