@@ -12,6 +12,7 @@ import type { GatewayOptions } from '../../core/options.js'
 import { encodeEnvelope } from '../../core/topics/envelope.js'
 import { checkTopicName, chatRoomOf } from '../../core/topics/topic-rules.js'
 import { renderMetrics } from './metrics.js'
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../../core/json-guard.js'
 import type { HttpPolicy } from './http-policy.js'
 
 export interface AppDeps {
@@ -49,6 +50,15 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: options.maxPayload * 2 + 4096,
     // Upgraded sockets are closed by the hub; plain keep-alive ones must not hold close().
     forceCloseConnections: true
+  })
+
+  // Fastify's own JSON parser (prototype-poisoning checks kept), after the nesting bound
+  // that keeps a deep body from stalling the loop in JSON.parse (json-guard.ts).
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonTooDeep(body as string)) return done(new FusionError('BAD_JSON', `the body nests objects or arrays more than ${MAX_JSON_DEPTH} deep`), undefined)
+    parseJson(req, body as string, done)
   })
 
   app.addHook('onSend', async (_req, reply) => {
