@@ -137,7 +137,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     attachUpgradeRouter(app.server as HttpServer, {
       '/ws': { door: 'ws', wss: hub.wss },
       '/mqtt': { door: 'mqtt-ws', wss: mqttWs }
-    }, { allowedOrigins: policy.allowedOrigins, meter, admit: policy.admitUpgrade })
+    }, { allowedOrigins: policy.allowedOrigins, originCheck: policy.originCheck, meter, admit: policy.admitUpgrade })
 
     let closing: Promise<void> | undefined
     let listening = false

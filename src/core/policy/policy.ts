@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { isIP, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { FusionError } from '../errors.js'
 import type { GatewayOptions } from '../options.js'
@@ -9,6 +9,7 @@ import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { admitSocket, createUpgradeAdmission, type Refusal } from './connection-admission.js'
 import { HttpPolicy } from '../../doors/http/http-policy.js'
+import { isLoopbackHost, type OriginCheck } from './origin-check.js'
 import { loadTokenSecret } from './token.js'
 import { rateGateFactory, type RateVerdict } from './token-bucket.js'
 import { UserStore } from './users.js'
@@ -24,6 +25,8 @@ export interface GatewayPolicy {
   /** One message-rate gate per client; undefined when --msg-rate is 0. */
   readonly rateGate: (() => { take (): RateVerdict }) | undefined
   readonly allowedOrigins: readonly string[]
+  /** The Origin and Host checks of the upgrades and the HTTP API (one instance for both). */
+  readonly originCheck: OriginCheck
   /** Certificate and key when TLS is on. */
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | undefined
   readonly http: HttpPolicy
@@ -57,7 +60,7 @@ function readPem (file: string, flag: string): Buffer {
 }
 
 function isLoopback (host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+  return isLoopbackHost(host)
 }
 
 /**
@@ -84,14 +87,16 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
   const guard = new ConnectionGuard(options)
   const refused = (err: FusionError): void => { if (err.code === 'RATE_LIMITED') stats.dropped.rateLimited++ }
   const ready = auth
+  const http = new HttpPolicy({ auth, msgRate: options.msgRate, allowedOrigins, secure: tls !== undefined, loopbackOnly: isLoopback(options.host) })
   return {
     acl: theAcl,
     auth,
     guard,
     rateGate: options.msgRate > 0 ? rateGateFactory(options.msgRate) : undefined,
     allowedOrigins,
+    originCheck: http.originCheck,
     tls,
-    http: new HttpPolicy({ auth, msgRate: options.msgRate, allowedOrigins, secure: tls !== undefined }),
+    http,
     admitUpgrade: createUpgradeAdmission(guard, auth, refused),
     admitSocket: (socket) => admitSocket(guard, socket, refused),
     identifyHub: ready

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { FusionError } from '../../core/errors.js'
-import { originAllowed } from '../upgrade-router.js'
+import { OriginCheck } from '../../core/policy/origin-check.js'
 import type { Auth } from '../../core/policy/auth.js'
 import { KeyedBuckets } from '../../core/policy/token-bucket.js'
 import { addressKey } from '../../core/policy/connection-guard.js'
@@ -23,6 +23,8 @@ export interface HttpPolicyInit {
   readonly allowedOrigins: readonly string[]
   /** True when the page is served over https (the cookie is then Secure). */
   readonly secure: boolean
+  /** True when the gateway binds loopback only: foreign Host names are refused (DNS rebinding). */
+  readonly loopbackOnly?: boolean | undefined
 }
 
 /** Who published over HTTP, as the ACL sees them. */
@@ -38,18 +40,18 @@ export class HttpPolicy {
   readonly auth: Auth | undefined
   readonly #publishRate: KeyedBuckets | undefined
   readonly #loginRate = new KeyedBuckets(LOGIN_RATE.perSec, LOGIN_RATE.burst)
-  readonly #origins: readonly string[]
+  readonly originCheck: OriginCheck
   readonly #secure: boolean
 
   constructor (init: HttpPolicyInit) {
     this.auth = init.auth
     this.#publishRate = init.msgRate > 0 ? new KeyedBuckets(init.msgRate, init.msgRate * 2) : undefined
-    this.#origins = init.allowedOrigins
+    this.originCheck = new OriginCheck({ allowed: init.allowedOrigins, secure: init.secure, loopbackOnly: init.loopbackOnly ?? false })
     this.#secure = init.secure
   }
 
   #checkOrigin (req: FastifyRequest): void {
-    if (!originAllowed(req.raw, this.#origins)) throw new FusionError('ACL_DENIED', 'Origin not allowed')
+    if (!this.originCheck.originAllowed(req.raw)) throw new FusionError('ACL_DENIED', 'Origin not allowed')
   }
 
   /** Checks a POST /api/publish before its body is used; throws a coded error. */
@@ -79,6 +81,12 @@ export class HttpPolicy {
     // Fastify turns Node's request timeout off, and Node's own did not cut a body
     // trickled a byte a second (tried): every request is answered within the deadline
     // or its socket goes, so slow bodies cannot hold sockets for ever.
+    // DNS rebinding: a page whose name now points at 127.0.0.1 is "same origin" to the
+    // browser and could read every route. Bound to loopback, only loopback names answer.
+    app.addHook('onRequest', (req, _reply, done) => {
+      if (this.originCheck.hostAllowed(req.raw)) return done()
+      done(new FusionError('ACL_DENIED', 'Host not allowed: the gateway listens on loopback only (see --allow-origin)'))
+    })
     app.addHook('onRequest', (req, reply, done) => {
       const timer = setTimeout(() => { if (!reply.sent) req.raw.socket?.destroy() }, REQUEST_DEADLINE_MS)
       timer.unref()
