@@ -95,7 +95,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     steps.push(() => history.close())
     const durability: Durability | undefined = options.holdPuback ? { gate: new PubackGate(), storedFor: () => undefined } : undefined
     const broker = await createBroker({
-      store, acl, stats, limits: options, log, durability, auth: policy.auth, rateGate: policy.rateGate,
+      store, acl, admit: policy.admit, stats, limits: options, log, durability, auth: policy.auth, rateGate: policy.rateGate,
       ...(cluster ? { id: cluster.nodeId, mq: cluster.mq, persistence: cluster.persistence, admitPublish: (p: { qos: number }) => cluster.admitMqtt(p) } : {})
     })
     steps.push(() => new Promise<void>((resolve) => broker.close(() => resolve())))
@@ -112,7 +112,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     cluster?.onNodeGone((clientId, name, via) => presence.announce(clientId, 'offline', name, via))
     const unwatch = watchMqttPresence(broker, presence)
     steps.push(unwatch)
-    const hub = new Hub({ options, bridge, history, presence, acl, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
+    const hub = new Hub({ options, bridge, history, presence, acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
     steps.push(() => hub.close())
     const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
     const mqttWs: WebSocketServer = createMqttWsServer(mqttDeps)
@@ -124,6 +124,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       bridge,
       history,
       acl,
+      admit: policy.admit,
       stats,
       statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
       health: () => {

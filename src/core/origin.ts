@@ -1,4 +1,4 @@
-import type { Via } from './topics/envelope.js'
+import type { Door, Via } from './types.js'
 
 /**
  * Where a message came from and when. MQTT 3.1.1 has no user properties, so the
@@ -17,9 +17,14 @@ export interface Origin {
    * it (several nodes on Redis); absent on one node, which numbers on delivery.
    */
   readonly seq?: number | undefined
+  /** The door it came by; with `user`, what a will published after a restart is admitted as. */
+  readonly door?: Door | undefined
+  /** The user the sender proved (auth on). */
+  readonly user?: string | undefined
 }
 
 const PREFIX = 'fusion-'
+const DOORS: readonly string[] = ['mqtt', 'mqtt-ws', 'ws', 'http']
 
 /** The user property that carries `Origin.seq`. */
 export const SEQ_PROPERTY = `${PREFIX}seq`
@@ -33,7 +38,9 @@ export function stampOrigin (packet: Stampable, origin: Origin): void {
       [`${PREFIX}via`]: origin.via,
       [`${PREFIX}from`]: origin.from,
       [`${PREFIX}cid`]: origin.clientId,
-      ...(origin.seq !== undefined ? { [SEQ_PROPERTY]: String(origin.seq) } : {})
+      ...(origin.seq !== undefined ? { [SEQ_PROPERTY]: String(origin.seq) } : {}),
+      ...(origin.door !== undefined ? { [`${PREFIX}door`]: origin.door } : {}),
+      ...(origin.user !== undefined ? { [`${PREFIX}user`]: origin.user } : {})
     }
   }
 }
@@ -48,5 +55,15 @@ export function readOrigin (packet: Stampable): Origin | undefined {
   const clientId = up[`${PREFIX}cid`]
   if (!Number.isFinite(ts) || typeof via !== 'string' || typeof from !== 'string' || typeof clientId !== 'string') return undefined
   const seq = typeof up[SEQ_PROPERTY] === 'string' ? Number(up[SEQ_PROPERTY]) : NaN
-  return { ts, via: via as Via, from, clientId, ...(Number.isSafeInteger(seq) && seq > 0 ? { seq } : {}) }
+  const door = up[`${PREFIX}door`]
+  const user = up[`${PREFIX}user`]
+  return {
+    ts,
+    via: via as Via,
+    from,
+    clientId,
+    ...(Number.isSafeInteger(seq) && seq > 0 ? { seq } : {}),
+    ...(typeof door === 'string' && DOORS.includes(door as Door) ? { door: door as Door } : {}),
+    ...(typeof user === 'string' ? { user } : {})
+  }
 }

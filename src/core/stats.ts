@@ -1,4 +1,5 @@
-import type { Door } from './policy/acl.js'
+import type { Door } from './types.js'
+import { SOURCES, type Source } from './admit.js'
 
 export const DOORS: readonly Door[] = ['mqtt', 'mqtt-ws', 'ws', 'http']
 
@@ -24,6 +25,9 @@ export class Stats {
     slowConsumer: 0, tooLarge: 0, rateLimited: 0, aclDenied: 0, badInput: 0, storeFailed: 0
   }
 
+  /** Messages `admit` let in, by source (core/admit.ts). */
+  readonly admitted = Object.fromEntries(SOURCES.map((s) => [s, 0])) as Record<Source, number>
+
   constructor () {
     const make = (): DoorCounters => ({ connections: 0, connectionsTotal: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 })
     this.doors = { mqtt: make(), 'mqtt-ws': make(), ws: make(), http: make() }
@@ -47,6 +51,7 @@ export class Stats {
       doors,
       connections: Object.fromEntries(DOORS.map((d) => [d, this.doors[d].connections])),
       dropped: { ...this.dropped },
+      admitted: { ...this.admitted },
       memory: { rss: process.memoryUsage.rss() },
       ...extra
     }

@@ -8,8 +8,9 @@ import { deliverAtGrantedQos, queueAtGrantedQos, trackSubscriptionChanges } from
 import type { Acl, Door, Identity } from '../core/policy/acl.js'
 import type { Stats } from '../core/stats.js'
 import type { Store } from '../core/store/open-store.js'
-import { checkTopicFilter, checkTopicName, type TopicLimits } from '../core/topics/topic-rules.js'
-import { stampOrigin } from '../core/origin.js'
+import { checkTopicFilter, type TopicLimits } from '../core/topics/topic-rules.js'
+import { readOrigin, stampOrigin } from '../core/origin.js'
+import { cleanName, type Admit, type Submission } from '../core/admit.js'
 import type { PubackGate } from './durable-puback.js'
 import type { AuthenticateError } from 'aedes'
 import { FusionError } from '../core/errors.js'
@@ -31,6 +32,10 @@ interface TaggedClient {
   [RAW_ID]?: string
   [RATE]?: { take (): RateVerdict }
   will?: unknown
+}
+
+function asBuffer (payload: Buffer | string | undefined): Buffer {
+  return typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload ?? Buffer.alloc(0)
 }
 
 /** A CONNACK refusal: 2 identifier rejected, 3 server unavailable, 4 bad user name or password, 5 not authorized. */
@@ -61,6 +66,8 @@ export function mqttIdentity (client: Client): Identity {
 export interface BrokerDeps {
   readonly store: Store
   readonly acl: Acl
+  /** The one admission path (core/admit.ts): every publish and will goes through it. */
+  readonly admit: Admit
   readonly stats: Stats
   readonly limits: TopicLimits & { readonly maxPayload: number }
   readonly id?: string | undefined
@@ -94,7 +101,43 @@ export interface Durability {
  * its origin, so the hub and the history see who sent it and when.
  */
 export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
-  const { acl, stats, limits, durability } = deps
+  const { acl, admit, stats, limits, durability } = deps
+  let broker: Aedes | undefined
+
+  /** Why `client`'s will cannot be kept, or undefined (and then it is stamped). */
+  const checkWill = (client: Client): string | undefined => {
+    const will = (client as unknown as { _will?: PublishPacket | null })._will
+    if (!will) return undefined
+    const who = mqttIdentity(client)
+    const name = clientUsername(client) ?? who.clientId
+    try {
+      admit.check({ source: 'mqtt-will', who, name, topic: will.topic, payload: asBuffer(will.payload) })
+    } catch (err) {
+      return `the will: ${(err as FusionError).message}`
+    }
+    stampOrigin(will, { ts: Date.now(), via: 'mqtt', from: cleanName(name) ?? who.clientId, clientId: who.clientId, door: who.door, user: who.username })
+    return undefined
+  }
+
+  /**
+   * The submission of a will Aedes publishes from its store, or undefined for any other
+   * publish. A stored will without the identity stamp (left by an older version) has
+   * nothing to be admitted as: its submission is refused by the ACL-free rule below.
+   */
+  const storedWillOf = (client: Client | null, packet: PublishPacket): Submission | FusionError | undefined => {
+    if (client && packet === (client as unknown as TaggedClient).will) return undefined
+    const stamp = readOrigin(packet)
+    if (client && stamp?.door === undefined) return undefined
+    if (stamp?.door === undefined) return new FusionError('NOT_AUTHORIZED', 'a stored will without the identity of its client')
+    return { source: 'stored-will', who: { clientId: stamp.clientId, username: stamp.user, door: stamp.door }, name: stamp.from, topic: packet.topic, payload: asBuffer(packet.payload) }
+  }
+
+  const dropStoredWill = (packet: PublishPacket): void => {
+    const raw = packet as PublishPacket & { clientId?: string, brokerId?: string }
+    if (!broker || raw.clientId === undefined) return
+    ;(broker as unknown as { persistence: { delWill (c: unknown): Promise<unknown> } }).persistence.delWill({ id: raw.clientId, brokerId: raw.brokerId } as never).catch(() => {})
+  }
+
   let persistence = deps.persistence
   if (!persistence) {
     // The embedded store, with the retained index in front (see retained-index.ts).
@@ -103,7 +146,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     persistence = local
   }
   queueAtGrantedQos(persistence)
-  const broker = await Aedes.createBroker({
+  broker = await Aedes.createBroker({
     id: deps.id,
     mq: deps.mq,
     persistence,
@@ -140,51 +183,69 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       const idProblem = clientIdProblem(tagged[RAW_ID] ?? client.id, client.clean)
       if (idProblem) return done(connackError(2, idProblem), null)
       if (username) tagged[USERNAME] = username
+      // A will is checked now, with the identity just proved, and refused with CONNACK 5
+      // when `admit` would refuse it (Mosquitto 2 does the same): a client must not hold a
+      // will it could never publish. It is stamped with that identity, so the will Aedes
+      // publishes later, even from its store after a restart, is admitted as this client.
+      const accept = (): void => {
+        const refusal = checkWill(client)
+        if (refusal) return done(connackError(5, refusal), null)
+        done(null, true)
+      }
       const auth = deps.auth
-      if (!auth) return done(null, true)
+      if (!auth) return accept()
       // MQTT over /mqtt may have proved its user with the upgrade's token.
       const byToken = auth.boundUser(client.req)
       if (byToken !== undefined && (username === undefined || username === byToken)) {
         tagged[USERNAME] = tagged[VERIFIED] = byToken
-        return done(null, true)
+        return accept()
       }
       if (!username || password === undefined) return done(connackError(5, 'auth is on: log in with a user name and password'), null)
       auth.checkPassword(username, password.toString('utf8')).then((ok) => {
         if (!ok) return done(connackError(4, 'bad user name or password'), null)
         tagged[VERIFIED] = username
-        done(null, true)
+        accept()
       }, (err: Error) => done(connackError(3, err.message), null))
     },
     authorizePublish (client: Client | null, packet: PublishPacket, done) {
-      if (!client) return done(null)
-      const tagged = client as unknown as TaggedClient
-      // A client's will is its last word, said after it is gone: never rate-limited.
-      if (deps.rateGate && packet !== tagged.will) {
-        const gate = tagged[RATE] ??= deps.rateGate()
-        if (gate.take() !== 'ok') {
-          // MQTT 3.1.1 has no way to say "slow down" [MQTT-3.3.5-2]: the connection closes.
-          stats.dropped.rateLimited++
-          return done(new FusionError('RATE_LIMITED', 'over the message rate'))
+      const stored = storedWillOf(client, packet)
+      if (stored) {
+        // A will from the store (a dead node's, or this node's before a restart): admitted
+        // as the client that left it, from the identity stamped at CONNECT.
+        try {
+          if (stored instanceof FusionError) throw stored
+          const ok = admit(stored)
+          stampOrigin(packet, ok.origin)
+          return done(null)
+        } catch (err) {
+          deps.log('warn', `broker: the stored will of ${(packet as { clientId?: string }).clientId ?? '?'} on ${packet.topic} was refused (${(err as FusionError).code}): dropped`)
+          // Aedes retries a refused stored will for ever; dropping it is ours to do.
+          dropStoredWill(packet)
+          return done(err as Error)
         }
       }
+      if (!client) return done(new FusionError('ACL_DENIED', 'a publish without a client is not admitted'))
+      const tagged = client as unknown as TaggedClient
+      const isWill = packet === tagged.will
       const who = mqttIdentity(client)
+      let origin
       try {
-        // [MQTT-3.3.2-2] no wildcards in a topic name (Aedes checks that too) and
-        // [MQTT-1.5.3-2] no U+0000: the connection closes.
-        checkTopicName(packet.topic, limits)
-        acl.checkPublish(who, packet.topic)
-        // The same payload limit as /ws and HTTP; MQTT 3.1.1 has no way to refuse one
-        // message, so the connection closes (the packet guard only stops larger packets).
-        if (packet.payload.length > limits.maxPayload) {
-          stats.dropped.tooLarge++
-          return done(new FusionError('TOO_LARGE', `payload is ${packet.payload.length} bytes; the limit is ${limits.maxPayload}`))
-        }
+        const ok = admit({
+          source: isWill ? 'mqtt-will' : 'mqtt-publish',
+          who,
+          name: clientUsername(client) ?? who.clientId,
+          topic: packet.topic,
+          payload: asBuffer(packet.payload),
+          // A client's will is its last word, said after it is gone: never rate-limited.
+          rate: isWill || !deps.rateGate ? undefined : (tagged[RATE] ??= deps.rateGate())
+        })
+        origin = ok.origin
       } catch (err) {
-        stats.dropped.aclDenied++
+        // MQTT 3.1.1 has no way to refuse one message [MQTT-3.3.5-2]: the connection closes.
         return done(err as Error)
       }
       stats.doors[who.door].messagesIn++
-      stampOrigin(packet, { ts: Date.now(), via: 'mqtt', from: clientUsername(client) ?? who.clientId, clientId: who.clientId })
+      stampOrigin(packet, origin)
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
       const admitted = deps.admitPublish?.(packet)
       if (admitted) return void admitted.then(() => done(null), (err: Error) => done(err))

@@ -2,6 +2,7 @@ import type { HistoryRecord } from '../core/history/history-log.js'
 import { decodeChatPayload } from '../core/topics/envelope.js'
 import { chatRoomOf } from '../core/topics/topic-rules.js'
 import { readOrigin } from '../core/origin.js'
+import { cleanName } from '../core/admit.js'
 
 /** What the hub and the history need of one publish, decoded once and shared by every recipient. */
 export interface FusionMessage {
@@ -66,12 +67,21 @@ export function decodePacket (packet: RawPacket, { retained = false } = {}): Fus
   let via: string = base.via
   let ts = base.ts
   const asText = utf8OrUndefined(payload)
+  let claimedFrom: string | undefined
   if (isChat && asText !== undefined) {
     const env = decodeChatPayload(payload, base)
     text = env.text
-    from = env.from
-    via = env.via
-    ts = env.ts
+    if (origin) {
+      // `from`, `via` and `ts` are the gateway's, stamped by `admit` from the proved
+      // identity, the door and its clock; a different sender written in the envelope is
+      // shown only as what it is, a claim.
+      const claim = cleanName(env.from)
+      if (claim !== undefined && claim !== from) claimedFrom = claim
+    } else {
+      from = cleanName(env.from) ?? base.from
+      via = env.via
+      ts = env.ts
+    }
   } else if (asText !== undefined) {
     text = asText
   } else {
@@ -102,6 +112,7 @@ export function decodePacket (packet: RawPacket, { retained = false } = {}): Fus
         payload: text,
         ...(encoding ? { encoding } : {}),
         from,
+        ...(claimedFrom !== undefined ? { claimedFrom } : {}),
         via,
         ts,
         qos,
@@ -117,7 +128,7 @@ export function decodePacket (packet: RawPacket, { retained = false } = {}): Fus
       return line
     },
     record () {
-      return { topic: msg.topic, payload: text, ...(encoding ? { encoding } : {}), from, via, ts }
+      return { topic: msg.topic, payload: text, ...(encoding ? { encoding } : {}), from, via, ts, ...(claimedFrom !== undefined ? { claimedFrom } : {}) }
     }
   }
   return msg

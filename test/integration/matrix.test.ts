@@ -426,9 +426,11 @@ t.test('the chat envelope both ways', async (t) => {
     await text.waitFor((f) => f === 'env-tcp: plain from tcp', 'the text line of the MQTT chat')
   })
 
-  t.test('an MQTT JSON payload with a string text is read as an envelope', async (t) => {
-    await tcp.client.publishAsync(`chat/${room}`, JSON.stringify({ from: 'sensor-9', text: 'json text' }))
-    t.match(await alice.waitMessage(`chat/${room}`, (f) => f.payload === 'json text'), { from: 'sensor-9', via: 'mqtt' })
+  t.test('an MQTT JSON payload with a string text is read as an envelope; the sender is the proved one, a different from is only a claim', async (t) => {
+    await tcp.client.publishAsync(`chat/${room}`, JSON.stringify({ from: 'sensor-9', text: 'json text', via: 'ws', ts: 1e20 }))
+    const got = await alice.waitMessage(`chat/${room}`, (f) => f.payload === 'json text')
+    t.match(got, { from: 'env-tcp', claimedFrom: 'sensor-9', via: 'mqtt' })
+    t.ok(Math.abs((got.ts as number) - Date.now()) < 60_000, 'ts is the gateway clock, not the 1e20 the client wrote')
     await tcp.client.publishAsync(`chat/${room}`, JSON.stringify({ text: 'no from' }))
     t.match(await alice.waitMessage(`chat/${room}`, (f) => f.payload === 'no from'), { from: 'env-tcp', via: 'mqtt' })
     const notEnv = JSON.stringify({ msg: 'no text key' })

@@ -11,19 +11,23 @@ import { admitSocket, createUpgradeAdmission, type Refusal } from './connection-
 import { HttpPolicy } from '../../doors/http/http-policy.js'
 import { isLoopbackHost, type OriginCheck } from './origin-check.js'
 import { loadTokenSecret } from './token.js'
-import { rateGateFactory, type RateVerdict } from './token-bucket.js'
+import { rateGateFactory } from './token-bucket.js'
+import type { RateGateFactory } from '../types.js'
 import { UserStore } from './users.js'
 import type { LogLike } from '../log-throttle.js'
 import type { Stats } from '../stats.js'
+import { createAdmit, type Admit } from '../admit.js'
 
 /** Everything the doors need from the policy, built once from the options. */
 export interface GatewayPolicy {
   readonly acl: Acl
+  /** The one admission path of every message source (core/admit.ts). */
+  readonly admit: Admit
   /** Undefined when auth is off (no users file). */
   readonly auth: Auth | undefined
   readonly guard: ConnectionGuard
   /** One message-rate gate per client; undefined when --msg-rate is 0. */
-  readonly rateGate: (() => { take (): RateVerdict }) | undefined
+  readonly rateGate: RateGateFactory | undefined
   readonly allowedOrigins: readonly string[]
   /** The Origin and Host checks of the upgrades and the HTTP API (one instance for both). */
   readonly originCheck: OriginCheck
@@ -90,6 +94,7 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
   const http = new HttpPolicy({ auth, msgRate: options.msgRate, allowedOrigins, secure: tls !== undefined, loopbackOnly: isLoopback(options.host) })
   return {
     acl: theAcl,
+    admit: createAdmit({ acl: theAcl, stats, limits: options }),
     auth,
     guard,
     rateGate: options.msgRate > 0 ? rateGateFactory(options.msgRate) : undefined,

@@ -6,6 +6,7 @@ import fastifyStatic from '@fastify/static'
 import { FusionError } from '../../core/errors.js'
 import type { Bridge } from '../../engine/bridge.js'
 import type { HistoryStore } from '../../core/history/history-store.js'
+import type { Admit } from '../../core/admit.js'
 import type { Acl } from '../../core/policy/acl.js'
 import type { Stats } from '../../core/stats.js'
 import type { GatewayOptions } from '../../core/options.js'
@@ -20,6 +21,7 @@ export interface AppDeps {
   readonly bridge: Bridge
   readonly history: HistoryStore
   readonly acl: Acl
+  readonly admit: Admit
   readonly stats: Stats
   /** Extra figures for /api/stats (bytes per door, broker counts). */
   readonly statsExtra: () => Record<string, unknown>
@@ -43,7 +45,7 @@ const CSP = [
 
 /** Builds the Fastify app (pages, REST, metrics). It never listens itself. */
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
-  const { options, bridge, history, acl, stats, policy } = deps
+  const { options, bridge, history, acl, admit, stats, policy } = deps
   const app = Fastify({
     ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     logger: false,
@@ -131,17 +133,18 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     else if (body.encoding === undefined || body.encoding === 'utf8') payload = Buffer.from(body.payload, 'utf8')
     else throw new FusionError('BAD_FRAME', 'encoding must be "base64" or left out')
     // With auth on, the sender is the user who proved it, not a name in the body.
-    const from = caller.username ?? (typeof body.from === 'string' && body.from.trim() ? body.from.trim().slice(0, 64) : 'http')
-    const clientId = `http-${req.ip}`
-    acl.checkPublish({ clientId, username: caller.username, door: 'http' }, topic)
-    const ts = Date.now()
-    if (chatRoomOf(topic) !== undefined) payload = encodeEnvelope({ from, text: payload.toString('utf8'), ts, via: 'http' })
-    if (payload.length > options.maxPayload) {
-      stats.dropped.tooLarge++
-      throw new FusionError('TOO_LARGE', `payload is ${payload.length} bytes; the limit is ${options.maxPayload}`)
-    }
+    const from = caller.username ?? (typeof body.from === 'string' ? body.from : undefined) ?? 'http'
+    const ok = admit({
+      source: 'http-publish',
+      who: { clientId: `http-${req.ip}`, username: caller.username, door: 'http' },
+      name: from.trim() ? from : 'http',
+      topic,
+      payload,
+      wrapChat: true
+    })
     stats.doors.http.messagesIn++
-    await bridge.publish({ topic, payload, qos, retain, origin: { ts, via: 'http', from, clientId } })
+    await bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin })
+    const ts = ok.origin.ts
     return reply.status(200).send({ ok: true, topic, ts })
   })
 

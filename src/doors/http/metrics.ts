@@ -22,6 +22,8 @@ export function renderMetrics (stats: Stats, extra: Record<string, unknown>): st
   metric('fusion_bytes_out_total', 'counter', 'Bytes written to sockets per door.', DOORS.map((door) => [`{door="${door}"}`, bytes[door]?.bytesOut ?? 0]))
   metric('fusion_dropped_total', 'counter', 'Messages or clients dropped, by reason.',
     Object.entries(stats.dropped).map(([reason, n]) => [`{reason="${reason}"}`, n]))
+  metric('fusion_admitted_total', 'counter', 'Messages admitted into the topic space, by source.',
+    Object.entries(stats.admitted).map(([source, n]) => [`{source="${source}"}`, n]))
   metric('fusion_uptime_seconds', 'gauge', 'Seconds since start.', [['', (Date.now() - stats.startedAt) / 1000]])
   metric('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [['', process.memoryUsage.rss()]])
   return lines.join('\n') + '\n'

@@ -1,20 +1,18 @@
-import type { LogFn } from '../../core/types.js'
 import { randomBytes, randomInt } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { FusionError, WS_CLOSE } from '../../core/errors.js'
-import type { Bridge } from '../../engine/bridge.js'
+import type { Admit } from '../../core/admit.js'
 import type { HistoryStore } from '../../core/history/history-store.js'
-import type { Acl, Identity } from '../../core/policy/acl.js'
-import type { Stats } from '../../core/stats.js'
-import { encodeEnvelope } from '../../core/topics/envelope.js'
-import { checkTopicFilter, checkTopicName, chatRoomOf } from '../../core/topics/topic-rules.js'
-import { parseClientFrame, type ClientFrame, type FrameId } from './frames.js'
-import type { PresenceInfo, PresenceTracker } from '../../engine/presence.js'
-import { HubSession, type Format } from './session.js'
 import type { GatewayOptions } from '../../core/options.js'
-import type { RateVerdict } from '../../core/policy/token-bucket.js'
-import { cookieValue } from '../../core/policy/auth.js'
+import type { Acl } from '../../core/policy/acl.js'
+import type { Stats } from '../../core/stats.js'
+import type { LogFn, RateGateFactory } from '../../core/types.js'
+import type { Bridge } from '../../engine/bridge.js'
+import type { PresenceInfo, PresenceTracker } from '../../engine/presence.js'
+import { Dispatcher, sessionIdentity } from './dispatch.js'
+import { mayRead, readJoin, type JoinRequest } from './join.js'
+import { HubSession } from './session.js'
 
 export interface HubDeps {
   readonly options: Readonly<GatewayOptions>
@@ -22,12 +20,13 @@ export interface HubDeps {
   readonly history: HistoryStore
   readonly presence: PresenceTracker
   readonly acl: Acl
+  readonly admit: Admit
   readonly stats: Stats
   readonly log: LogFn
   /** With auth on: the user a connection's token proves, or why it does not. Undefined: auth off. */
   readonly identify?: ((req: IncomingMessage) => string | FusionError) | undefined
   /** Makes each session's message-rate gate; undefined for no limit. */
-  readonly rateGate?: (() => { take (): RateVerdict }) | undefined
+  readonly rateGate?: RateGateFactory | undefined
 }
 
 /** Says why in an error frame, then closes with 1008 (PROTOCOL.md: bad token, policy). */
@@ -36,35 +35,24 @@ function refuseSocket (ws: WebSocket, err: FusionError): void {
   ws.close(WS_CLOSE.POLICY, err.code)
 }
 
-const MAX_NAME = 64
-const MAX_ROOM = 128
-// Control characters in a display name would let one client garble other people's screens.
-const CONTROL = /[\u0000-\u001f\u007f]/g
-
-function cleanName (raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined
-  const name = raw.replace(CONTROL, '').trim().slice(0, MAX_NAME)
-  return name.length ? name : undefined
-}
-
 /**
- * The plain WebSocket hub at /ws: one session per socket, the frame protocol of
- * PROTOCOL.md, and fan-out through the bridge.
+ * The plain WebSocket hub at /ws: admission of a connection (join.ts), its frames
+ * (dispatch.ts), one session per socket (session.ts); this class holds the sessions and
+ * their lifecycle: join, presence fan-out, heartbeat, reload, close.
  */
 export class Hub {
   readonly wss: WebSocketServer
   readonly #deps: HubDeps
+  readonly #dispatch: Dispatcher
   readonly #sessions = new Map<string, HubSession>()
   readonly #names = new Set<string>()
-  // The user each session proved (auth on) and its rate gate.
-  readonly #users = new WeakMap<HubSession, string>()
-  readonly #rates = new WeakMap<HubSession, { take (): RateVerdict }>()
   readonly #heartbeat: NodeJS.Timeout
   readonly #unlistenPresence: () => void
   #closing: Promise<void> | undefined
 
   constructor (deps: HubDeps) {
     this.#deps = deps
+    this.#dispatch = new Dispatcher(deps)
     const { options } = deps
     this.wss = new WebSocketServer({
       noServer: true,
@@ -98,54 +86,44 @@ export class Hub {
   }
 
   #onConnection (ws: WebSocket, req: IncomingMessage): void {
-    const { options, stats } = this.#deps
+    const { options, stats, acl } = this.#deps
     if (this.#closing) { ws.close(WS_CLOSE.GOING_AWAY, 'server shutting down'); return }
-    const user = this.#deps.identify?.(req)
-    if (user instanceof FusionError) { refuseSocket(ws, user); return }
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    const q = url.searchParams
-    // With auth on, a user is shown by the name they proved, never one they typed.
-    const name = user ?? cleanName(q.get('name') ?? undefined) ??
-      cleanName(cookieValue(req.headers.cookie, 'fusion_name')) ?? this.#uniqueGuest()
-    const format: Format = q.get('format') === 'text' ? 'text' : 'json'
-    const roomParam = (q.get('room') ?? '').trim().slice(0, MAX_ROOM)
-    let room = roomParam.length ? roomParam : 'lobby'
-    try { checkTopicName(`chat/${room}`, options) } catch { room = 'lobby' }
-    const presenceParam = q.get('presence')
-    const clientId = this.#newClientId()
-    const who: Identity = { clientId, username: user, door: 'ws' }
-    // Joining the room is a subscription: the same ACL as any other.
-    try { this.#deps.acl.checkSubscribe(who, `chat/${room}`) } catch (err) { refuseSocket(ws, err as FusionError); return }
+    let join: JoinRequest
+    try {
+      join = readJoin(req, this.#newClientId(), { acl, limits: options, identify: this.#deps.identify, guestName: () => this.#uniqueGuest() })
+    } catch (err) {
+      refuseSocket(ws, err as FusionError)
+      return
+    }
     const session = new HubSession({
       ws,
-      clientId,
-      name,
-      room,
-      format,
-      presence: presenceParam !== '0' && presenceParam !== 'off' && presenceParam !== 'false' && this.#mayRead(who, 'presence/#'),
+      clientId: join.clientId,
+      name: join.name,
+      room: join.room,
+      format: join.format,
+      presence: join.presence,
+      user: join.user,
+      rate: this.#deps.rateGate?.(),
       sendHighWaterMark: options.sendHighWaterMark,
       onSlow: (s) => this.#dropSlow(s),
       onMessageOut: () => { stats.doors.ws.messagesOut++ }
     })
     this.#sessions.set(session.clientId, session)
-    if (user !== undefined) this.#users.set(session, user)
-    if (this.#deps.rateGate) this.#rates.set(session, this.#deps.rateGate())
-    this.#names.add(name)
+    this.#names.add(join.name)
     stats.opened('ws')
     ws.on('pong', () => { session.alive = true })
-    ws.on('message', (data, isBinary) => this.#onFrame(session, data as Buffer, isBinary))
+    ws.on('message', (data, isBinary) => this.#dispatch.onFrame(session, data as Buffer, isBinary))
     ws.on('error', () => {}) // a protocol error is followed by 'close'; ws has already sent the close code
     ws.on('close', () => this.#onClose(session))
-    session.writeFirst({ type: 'welcome', clientId: session.clientId, name, room, server: options.serverName, format })
-    void this.#join(session, q.get('since'))
+    session.writeFirst({ type: 'welcome', clientId: session.clientId, name: join.name, room: join.room, server: options.serverName, format: join.format })
+    void this.#join(session, join.since)
   }
 
-  async #join (session: HubSession, sinceParam: string | null): Promise<void> {
+  async #join (session: HubSession, since: number | undefined): Promise<void> {
     const { bridge, history, options, presence, log } = this.#deps
     try {
       session.subscriptions.add(session.roomTopic)
       await bridge.subscribe(session.roomTopic, session)
-      const since = sinceParam !== null && /^\d+$/.test(sinceParam) ? Number(sinceParam) : undefined
       const records = since !== undefined
         ? await history.since(session.roomTopic, since, 10_000)
         : await history.last(session.roomTopic, options.historyLimit)
@@ -159,155 +137,6 @@ export class Hub {
       log('error', `hub: joining ${session.clientId} to ${session.roomTopic} failed`, err)
       session.release([])
     }
-  }
-
-  #onFrame (session: HubSession, data: Buffer, isBinary: boolean): void {
-    const { stats } = this.#deps
-    stats.doors.ws.messagesIn++
-    if (this.#overRate(session, data, isBinary)) return
-    if (isBinary) {
-      this.#fail(session, new FusionError('BAD_FRAME', 'binary frames are not supported: send text (JSON or a chat line)'))
-      return
-    }
-    let frame: ClientFrame | { type: 'line', text: string }
-    try {
-      frame = parseClientFrame(data.toString('utf8'))
-    } catch (err) {
-      this.#fail(session, err, (err as { frameId?: FrameId }).frameId)
-      return
-    }
-    this.#handle(session, frame).catch((err) => this.#fail(session, err, 'id' in frame ? frame.id : undefined))
-  }
-
-  /**
-   * True when the frame is over the session's rate: it is answered RATE_LIMITED and
-   * dropped, and a client that keeps going is closed with 1008.
-   */
-  #overRate (session: HubSession, data: Buffer, isBinary: boolean): boolean {
-    if (session.closed) return true
-    const verdict = this.#rates.get(session)?.take() ?? 'ok'
-    if (verdict === 'ok') return false
-    this.#deps.stats.dropped.rateLimited++
-    if (verdict === 'cut') {
-      session.close(WS_CLOSE.POLICY, 'over the message rate')
-      return true
-    }
-    let id: FrameId | undefined
-    if (!isBinary) {
-      try {
-        const f = parseClientFrame(data.toString('utf8'))
-        id = 'id' in f ? f.id : undefined
-      } catch (err) { id = (err as { frameId?: FrameId }).frameId }
-    }
-    this.#fail(session, new FusionError('RATE_LIMITED', `over ${this.#deps.options.msgRate} messages a second; slow down`), id)
-    return true
-  }
-
-  #mayRead (who: Identity, filter: string): boolean {
-    try { this.#deps.acl.checkSubscribe(who, filter); return true } catch { return false }
-  }
-
-  #identity (session: HubSession): Identity {
-    return { clientId: session.clientId, username: this.#users.get(session), door: 'ws' }
-  }
-
-  async #handle (session: HubSession, frame: ClientFrame | { type: 'line', text: string }): Promise<void> {
-    const { options, bridge, acl } = this.#deps
-    switch (frame.type) {
-      case 'line': {
-        if (frame.text.length === 0) return // an empty line from a piped stdin is not a message
-        await this.#chat(session, session.room, frame.text)
-        return
-      }
-      case 'chat': {
-        await this.#chat(session, frame.room ?? session.room, frame.text)
-        this.#ack(session, frame.id)
-        return
-      }
-      case 'publish': {
-        const topic = checkTopicName(frame.topic, options)
-        acl.checkPublish(this.#identity(session), topic)
-        if (chatRoomOf(topic) !== undefined) {
-          await this.#chat(session, topic.slice(5), frame.payload.toString('utf8'), frame.qos, frame.retain)
-        } else {
-          this.#checkSize(frame.payload.length)
-          await bridge.publish({ topic, payload: frame.payload, qos: frame.qos, retain: frame.retain, origin: this.#origin(session) })
-        }
-        this.#ack(session, frame.id)
-        return
-      }
-      case 'subscribe': {
-        const filter = checkTopicFilter(frame.topic, options)
-        acl.checkSubscribe(this.#identity(session), filter)
-        const fresh = !session.subscriptions.has(filter)
-        if (fresh && session.subscriptions.size >= options.maxSubscriptions) {
-          throw new FusionError('LIMIT_EXCEEDED', `at most ${options.maxSubscriptions} subscriptions per client`)
-        }
-        session.subscriptions.add(filter)
-        await bridge.subscribe(filter, session)
-        this.#ack(session, frame.id)
-        if (fresh || frame.since !== undefined) await this.#replay(session, filter, frame.since)
-        return
-      }
-      case 'unsubscribe': {
-        const filter = checkTopicFilter(frame.topic, options)
-        if (session.subscriptions.delete(filter)) bridge.unsubscribe(filter, session)
-        this.#ack(session, frame.id)
-        return
-      }
-      case 'ping':
-        session.writeJson({ type: 'pong', ...(frame.id !== undefined ? { id: frame.id } : {}), ts: Date.now() })
-    }
-  }
-
-  /** After a subscribe: retained messages, or with `since` the logged messages missed. */
-  async #replay (session: HubSession, filter: string, since: number | undefined): Promise<void> {
-    const { bridge, history } = this.#deps
-    if (since !== undefined && !/[+#]/.test(filter)) {
-      for (const r of await history.since(filter, since, 10_000)) {
-        session.writeJson({ type: 'message', ...r, qos: 0, retain: false })
-      }
-      return
-    }
-    for (const msg of await bridge.retained(filter)) session.sendMessage(msg)
-  }
-
-  #origin (session: HubSession): { ts: number, via: 'ws', from: string, clientId: string } {
-    return { ts: Date.now(), via: 'ws', from: session.name, clientId: session.clientId }
-  }
-
-  #checkSize (bytes: number): void {
-    const max = this.#deps.options.maxPayload
-    if (bytes > max) {
-      this.#deps.stats.dropped.tooLarge++
-      throw new FusionError('TOO_LARGE', `payload is ${bytes} bytes; the limit is ${max}`)
-    }
-  }
-
-  async #chat (session: HubSession, room: string, text: string, qos: 0 | 1 = 0, retain = false): Promise<void> {
-    const { options, acl, bridge } = this.#deps
-    const topic = checkTopicName(`chat/${room}`, options)
-    acl.checkPublish(this.#identity(session), topic)
-    const origin = this.#origin(session)
-    const payload = encodeEnvelope({ from: session.name, text, ts: origin.ts, via: 'ws' })
-    this.#checkSize(payload.length)
-    await bridge.publish({ topic, payload, qos, retain, origin })
-  }
-
-  #ack (session: HubSession, id: FrameId | undefined): void {
-    if (id !== undefined) session.writeJson({ type: 'ack', id })
-  }
-
-  #fail (session: HubSession, err: unknown, id?: FrameId): void {
-    const { stats, log } = this.#deps
-    if (!(err instanceof FusionError)) {
-      log('error', `hub: frame from ${session.clientId} failed`, err)
-      err = new FusionError('STORE_FAILED', 'the message could not be handled; it was not accepted')
-    }
-    const e = err as FusionError
-    if (e.code === 'ACL_DENIED') stats.dropped.aclDenied++
-    else if (e.code === 'BAD_JSON' || e.code === 'BAD_FRAME' || e.code === 'BAD_TOPIC') stats.dropped.badInput++
-    session.writeJson({ type: 'error', ...(id !== undefined ? { id } : {}), code: e.code, message: e.message })
   }
 
   #broadcastPresence (p: PresenceInfo): void {
@@ -353,15 +182,14 @@ export class Hub {
     let closed = 0
     let revoked = 0
     for (const s of [...this.#sessions.values()]) {
-      const user = this.#users.get(s)
-      if (user !== undefined && userGone?.(user)) {
-        this.#closeForPolicy(s, 'NOT_AUTHORIZED', `user ${user} no longer exists`)
+      if (s.user !== undefined && userGone?.(s.user)) {
+        this.#closeForPolicy(s, 'NOT_AUTHORIZED', `user ${s.user} no longer exists`)
         closed++
         continue
       }
-      const who = this.#identity(s)
+      const who = sessionIdentity(s)
       for (const filter of [...s.subscriptions]) {
-        if (this.#mayRead(who, filter)) continue
+        if (mayRead(this.#deps.acl, who, filter)) continue
         revoked++
         if (filter === s.roomTopic) {
           this.#closeForPolicy(s, 'ACL_DENIED', `subscribe to ${filter} is no longer allowed`)

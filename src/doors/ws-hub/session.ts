@@ -2,11 +2,10 @@ import type { WebSocket } from 'ws'
 import { WS_CLOSE } from '../../core/errors.js'
 import type { Sink } from '../../engine/bridge.js'
 import type { FusionMessage } from '../../engine/message.js'
-import type { HistoryRecord } from '../../core/history/history-log.js'
+import type { HistoryRecord, RateGate } from '../../core/types.js'
 import { corkUntilNextTick } from '../ws-cork.js'
 
 export type Format = 'json' | 'text'
-export type CloseReason = 'shutdown' | 'slowConsumer' | 'policy' | 'peerGone'
 
 export interface SessionInit {
   readonly ws: WebSocket
@@ -15,6 +14,10 @@ export interface SessionInit {
   readonly room: string
   readonly format: Format
   readonly presence: boolean
+  /** The user the connection proved (auth on). */
+  readonly user?: string | undefined
+  /** The session's message-rate gate; undefined for no limit. */
+  readonly rate?: RateGate | undefined
   readonly sendHighWaterMark: number
   readonly onSlow: (s: HubSession) => void
   /** Called for each message written to the client (the `messagesOut` counter of the door). */
@@ -35,6 +38,8 @@ export class HubSession implements Sink {
   readonly roomTopic: string
   readonly format: Format
   readonly wantsPresence: boolean
+  readonly user: string | undefined
+  readonly rate: RateGate | undefined
   readonly subscriptions = new Set<string>()
   alive = true
   closed = false
@@ -55,6 +60,8 @@ export class HubSession implements Sink {
     this.roomTopic = `chat/${init.room}`
     this.format = init.format
     this.wantsPresence = init.presence && init.format === 'json'
+    this.user = init.user
+    this.rate = init.rate
     this.#hwm = init.sendHighWaterMark
     this.#onSlow = init.onSlow
     this.#onMessageOut = init.onMessageOut

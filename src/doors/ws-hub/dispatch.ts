@@ -1,0 +1,156 @@
+import { FusionError, WS_CLOSE } from '../../core/errors.js'
+import { isCounted, type Admit, type Source } from '../../core/admit.js'
+import type { Acl } from '../../core/policy/acl.js'
+import type { HistoryStore } from '../../core/history/history-store.js'
+import type { GatewayOptions } from '../../core/options.js'
+import type { Stats } from '../../core/stats.js'
+import { checkTopicFilter } from '../../core/topics/topic-rules.js'
+import type { Identity, LogFn } from '../../core/types.js'
+import type { Bridge } from '../../engine/bridge.js'
+import { parseClientFrame, type ChatLine, type ClientFrame, type FrameId } from './frames.js'
+import type { HubSession } from './session.js'
+
+export interface DispatchDeps {
+  readonly options: Readonly<GatewayOptions>
+  readonly bridge: Bridge
+  readonly history: HistoryStore
+  readonly acl: Acl
+  readonly admit: Admit
+  readonly stats: Stats
+  readonly log: LogFn
+}
+
+/** The identity of a /ws session, as the policy sees it. */
+export function sessionIdentity (session: HubSession): Identity {
+  return { clientId: session.clientId, username: session.user, door: 'ws' }
+}
+
+/**
+ * The frames of one /ws session: parse once, gate by rate, then chat and publish through
+ * `admit`, subscribe through the ACL, answer with `ack` or `error` frames.
+ */
+export class Dispatcher {
+  readonly #deps: DispatchDeps
+
+  constructor (deps: DispatchDeps) {
+    this.#deps = deps
+  }
+
+  onFrame (session: HubSession, data: Buffer, isBinary: boolean): void {
+    this.#deps.stats.doors.ws.messagesIn++
+    if (session.closed) return
+    if (isBinary) {
+      if (this.#overRate(session, undefined)) return
+      this.fail(session, new FusionError('BAD_FRAME', 'binary frames are not supported: send text (JSON or a chat line)'))
+      return
+    }
+    let frame: ClientFrame | ChatLine
+    try {
+      frame = parseClientFrame(data.toString('utf8'))
+    } catch (err) {
+      const id = (err as { frameId?: FrameId }).frameId
+      if (this.#overRate(session, id)) return
+      this.fail(session, err, id)
+      return
+    }
+    const id = 'id' in frame ? frame.id : undefined
+    if (this.#overRate(session, id)) return
+    this.#handle(session, frame).catch((err) => this.fail(session, err, id))
+  }
+
+  /**
+   * Every frame counts against the rate, not only publishes: parsing and answering cost
+   * too. Over it the frame is answered RATE_LIMITED and dropped; a client that keeps
+   * going is closed with 1008.
+   */
+  #overRate (session: HubSession, id: FrameId | undefined): boolean {
+    const verdict = session.rate?.take() ?? 'ok'
+    if (verdict === 'ok') return false
+    this.#deps.stats.dropped.rateLimited++
+    if (verdict === 'cut') {
+      session.close(WS_CLOSE.POLICY, 'over the message rate')
+      return true
+    }
+    this.fail(session, new FusionError('RATE_LIMITED', `over ${this.#deps.options.msgRate} messages a second; slow down`), id)
+    return true
+  }
+
+  async #handle (session: HubSession, frame: ClientFrame | ChatLine): Promise<void> {
+    const { options, bridge, acl } = this.#deps
+    switch (frame.type) {
+      case 'line': {
+        if (frame.text.length === 0) return // an empty line from a piped stdin is not a message
+        await this.#publish(session, 'ws-chat', `chat/${session.room}`, Buffer.from(frame.text, 'utf8'))
+        return
+      }
+      case 'chat': {
+        await this.#publish(session, 'ws-chat', `chat/${frame.room ?? session.room}`, Buffer.from(frame.text, 'utf8'))
+        this.#ack(session, frame.id)
+        return
+      }
+      case 'publish': {
+        await this.#publish(session, 'ws-publish', frame.topic, frame.payload, frame.qos, frame.retain)
+        this.#ack(session, frame.id)
+        return
+      }
+      case 'subscribe': {
+        const filter = checkTopicFilter(frame.topic, options)
+        acl.checkSubscribe(sessionIdentity(session), filter)
+        const fresh = !session.subscriptions.has(filter)
+        if (fresh && session.subscriptions.size >= options.maxSubscriptions) {
+          throw new FusionError('LIMIT_EXCEEDED', `at most ${options.maxSubscriptions} subscriptions per client`)
+        }
+        session.subscriptions.add(filter)
+        await bridge.subscribe(filter, session)
+        this.#ack(session, frame.id)
+        if (fresh || frame.since !== undefined) await this.#replay(session, filter, frame.since)
+        return
+      }
+      case 'unsubscribe': {
+        const filter = checkTopicFilter(frame.topic, options)
+        if (session.subscriptions.delete(filter)) bridge.unsubscribe(filter, session)
+        this.#ack(session, frame.id)
+        return
+      }
+      case 'ping':
+        session.writeJson({ type: 'pong', ...(frame.id !== undefined ? { id: frame.id } : {}), ts: Date.now() })
+    }
+  }
+
+  /** Chat text and publishes alike: `admit` wraps chat topics in the envelope. */
+  async #publish (session: HubSession, source: Source, topic: unknown, payload: Buffer, qos: 0 | 1 = 0, retain = false): Promise<void> {
+    const ok = this.#deps.admit({ source, who: sessionIdentity(session), name: session.name, topic, payload, wrapChat: true })
+    await this.#deps.bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin })
+  }
+
+  /** After a subscribe: retained messages, or with `since` the logged messages missed. */
+  async #replay (session: HubSession, filter: string, since: number | undefined): Promise<void> {
+    const { bridge, history } = this.#deps
+    if (since !== undefined && !/[+#]/.test(filter)) {
+      for (const r of await history.since(filter, since, 10_000)) {
+        session.writeJson({ type: 'message', ...r, qos: 0, retain: false })
+      }
+      return
+    }
+    for (const msg of await bridge.retained(filter)) session.sendMessage(msg)
+  }
+
+  #ack (session: HubSession, id: FrameId | undefined): void {
+    if (id !== undefined) session.writeJson({ type: 'ack', id })
+  }
+
+  /** Answers a frame with an `error` frame; the connection stays open. */
+  fail (session: HubSession, err: unknown, id?: FrameId): void {
+    const { stats, log } = this.#deps
+    if (!(err instanceof FusionError)) {
+      log('error', `hub: frame from ${session.clientId} failed`, err)
+      err = new FusionError('STORE_FAILED', 'the message could not be handled; it was not accepted')
+    }
+    const e = err as FusionError
+    if (!isCounted(e)) {
+      if (e.code === 'ACL_DENIED') stats.dropped.aclDenied++
+      else if (e.code === 'BAD_JSON' || e.code === 'BAD_FRAME' || e.code === 'BAD_TOPIC') stats.dropped.badInput++
+    }
+    session.writeJson({ type: 'error', ...(id !== undefined ? { id } : {}), code: e.code, message: e.message })
+  }
+}
