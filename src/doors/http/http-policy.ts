@@ -98,7 +98,7 @@ export class HttpPolicy {
       if (!this.auth) throw new FusionError('NOT_FOUND', 'auth is off: no login is needed')
       if (!this.#loginRate.take(addressKey(req.ip))) throw new FusionError('RATE_LIMITED', 'too many logins from this address; wait a little')
       const body = (req.body ?? {}) as Record<string, unknown>
-      const t = await this.auth.login(body.username, body.password)
+      const t = await this.auth.login(body.username, body.password, req.ip)
       reply.header('Set-Cookie', this.auth.cookie(t, this.#secure))
       reply.header('Cache-Control', 'no-store')
       return { token: t.token, expiresAt: t.expiresAt, username: t.username }
