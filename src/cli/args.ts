@@ -42,6 +42,8 @@ export const USAGE = `Usage: mqtt-fusion [options]
                          add users with: mqtt-fusion user add NAME --users FILE
   --token-secret S       signs login tokens (FUSION_TOKEN_SECRET; default: a file beside --users)
   --token-ttl-s N        seconds a login token lives (default 600)
+  --metrics-token S      with auth on, a fixed Bearer token for /metrics and /api/stats
+                         (FUSION_METRICS_TOKEN; a login token works too)
   --acl FILE             Mosquitto-like ACL for every door (FUSION_ACL; default: all but $ topics)
   --allow-origin LIST    other page origins allowed to open /ws and /mqtt (comma-separated, or *)
   --tls-cert FILE        with --tls-key: https/wss on the HTTP port and MQTT over TLS

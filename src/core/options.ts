@@ -68,6 +68,13 @@ export interface GatewayOptions {
   /** Seconds a login token lives; a stolen token is useful only this long. @default 600 */
   tokenTtlS: number
   /**
+   * With auth on, GET /metrics and GET /api/stats need a token: a user's login token, or
+   * this fixed one as `Authorization: Bearer ...` (at least 16 characters), for a scraper
+   * that cannot log in. Stops anyone who reaches the port from reading the figures. With
+   * auth off both stay open and this is not used. @default undefined
+   */
+  metricsToken?: string | undefined
+  /**
    * Mosquitto-like ACL file deciding publish and subscribe on every door. @default
    * undefined (anyone may use every topic except that `$` topics are read-only)
    */
@@ -132,6 +139,7 @@ export const DEFAULTS: Readonly<GatewayOptions> = Object.freeze({
   users: undefined,
   tokenSecret: undefined,
   tokenTtlS: 600,
+  metricsToken: undefined,
   acl: undefined,
   allowOrigin: undefined,
   tlsCert: undefined,
@@ -168,6 +176,7 @@ export const OPTION_FLAGS: Readonly<Record<keyof GatewayOptions, string>> = Obje
   users: 'users',
   tokenSecret: 'token-secret',
   tokenTtlS: 'token-ttl-s',
+  metricsToken: 'metrics-token',
   acl: 'acl',
   allowOrigin: 'allow-origin',
   tlsCert: 'tls-cert',
@@ -242,6 +251,8 @@ export function resolveOptions (input: Partial<Record<keyof GatewayOptions, unkn
     }
   }
   if ((out.tlsCert === undefined) !== (out.tlsKey === undefined)) problems.push('--tls-cert and --tls-key go together')
+  // A short fixed token could be guessed: it is checked on every scrape, without a throttle.
+  if (typeof out.metricsToken === 'string' && out.metricsToken.length < 16) problems.push('--metrics-token must be at least 16 characters')
   if (problems.length) throw new FusionError('BAD_OPTION', problems.join('; '))
   // A bigger --max-payload must fit through the MQTT doors too: unless told otherwise,
   // the packet limit follows it, with room for the longest topic and the headers.

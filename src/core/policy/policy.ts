@@ -91,7 +91,8 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
   const guard = new ConnectionGuard(options)
   const refused = (err: FusionError): void => { if (err.code === 'RATE_LIMITED') stats.dropped.rateLimited++ }
   const ready = auth
-  const http = new HttpPolicy({ auth, msgRate: options.msgRate, allowedOrigins, secure: tls !== undefined, loopbackOnly: isLoopback(options.host) })
+  const http = new HttpPolicy({ auth, msgRate: options.msgRate, allowedOrigins, secure: tls !== undefined, loopbackOnly: isLoopback(options.host), metricsToken: options.metricsToken })
+  if (options.metricsToken !== undefined && !auth) log('warn', '--metrics-token has no effect without --users: /metrics and /api/stats are open while auth is off')
   return {
     acl: theAcl,
     admit: createAdmit({ acl: theAcl, stats, limits: options }),

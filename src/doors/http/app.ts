@@ -98,9 +98,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     return reply.status(h.ready ? 200 : 503).send({ status: h.ready ? 'ok' : 'unavailable', ...h.detail })
   })
 
-  app.get('/api/stats', async () => stats.snapshot(deps.statsExtra()))
+  // With auth on, the figures need a token (issue 13): they tell who is connected and how much.
+  app.get('/api/stats', async (req) => {
+    policy?.checkMonitor(req)
+    return stats.snapshot(deps.statsExtra())
+  })
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', async (req, reply) => {
+    policy?.checkMonitor(req)
     reply.type('text/plain; version=0.0.4; charset=utf-8')
     return renderMetrics(stats, deps.statsExtra())
   })

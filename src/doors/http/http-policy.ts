@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { FusionError } from '../../core/errors.js'
 import { OriginCheck } from '../../core/policy/origin-check.js'
 import type { Auth } from '../../core/policy/auth.js'
@@ -25,6 +26,8 @@ export interface HttpPolicyInit {
   readonly secure: boolean
   /** True when the gateway binds loopback only: foreign Host names are refused (DNS rebinding). */
   readonly loopbackOnly?: boolean | undefined
+  /** With auth on: a fixed Bearer token that may read /metrics and /api/stats. */
+  readonly metricsToken?: string | undefined
 }
 
 /** Who published over HTTP, as the ACL sees them. */
@@ -42,12 +45,14 @@ export class HttpPolicy {
   readonly #loginRate = new KeyedBuckets(LOGIN_RATE.perSec, LOGIN_RATE.burst)
   readonly originCheck: OriginCheck
   readonly #secure: boolean
+  readonly #metricsDigest: Buffer | undefined
 
   constructor (init: HttpPolicyInit) {
     this.auth = init.auth
     this.#publishRate = init.msgRate > 0 ? new KeyedBuckets(init.msgRate, init.msgRate * 2) : undefined
     this.originCheck = new OriginCheck({ allowed: init.allowedOrigins, secure: init.secure, loopbackOnly: init.loopbackOnly ?? false })
     this.#secure = init.secure
+    this.#metricsDigest = init.metricsToken === undefined ? undefined : digest(init.metricsToken)
   }
 
   #checkOrigin (req: FastifyRequest): void {
@@ -62,6 +67,21 @@ export class HttpPolicy {
     }
     if (!this.auth) return {}
     return { username: this.auth.userOfRequest(req) }
+  }
+
+  /**
+   * Checks a read of the gateway's figures (GET /metrics, GET /api/stats): with auth on,
+   * the --metrics-token as a Bearer token or any user's login token; NOT_AUTHORIZED
+   * otherwise. With auth off they stay open, as they always were.
+   */
+  checkMonitor (req: FastifyRequest): void {
+    if (!this.auth) return
+    const header = req.headers.authorization
+    if (this.#metricsDigest && typeof header === 'string' && header.length <= 1024 && header.slice(0, 7).toLowerCase() === 'bearer ') {
+      // Compared as digests: equal lengths for timingSafeEqual, and no timing on the token.
+      if (timingSafeEqual(digest(header.slice(7).trim()), this.#metricsDigest)) return
+    }
+    this.auth.userOfRequest(req)
   }
 
   /** Checks a read of stored messages (GET /api/history): the rate, and the token when auth is on. */
@@ -104,4 +124,8 @@ export class HttpPolicy {
       return { token: t.token, expiresAt: t.expiresAt, username: t.username }
     })
   }
+}
+
+function digest (text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
 }
