@@ -20,6 +20,7 @@ import type { Acl } from './core/policy/acl.js'
 import { createPolicy } from './core/policy/policy.js'
 import { startHeartbeat } from './doors/heartbeat.js'
 import { Stats } from './core/stats.js'
+import { LoopLagMonitor } from './core/loop-lag.js'
 import { ByteMeter } from './doors/byte-meter.js'
 import { createMqttTcpServer, createMqttTlsServer } from './doors/mqtt-tcp/mqtt-tcp.js'
 import { createMqttWsServer } from './doors/mqtt-ws/mqtt-ws.js'
@@ -119,6 +120,8 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
     const stopMqttWsBeat = startHeartbeat(mqttWs, options.heartbeatMs)
     const tcp: NetServer = createMqttTcpServer(mqttDeps)
     const mqtts: NetServer | undefined = policy.tls ? createMqttTlsServer(mqttDeps, policy.tls) : undefined
+    const loopLag = new LoopLagMonitor()
+    steps.push(() => loopLag.close())
     const app: FastifyInstance = await buildApp({
       options,
       bridge,
@@ -126,7 +129,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
       acl,
       admit: policy.admit,
       stats,
-      statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+      statsExtra: () => ({ eventLoop: loopLag.figures(), bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
       health: () => {
         const c = cluster?.health()
         const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }
@@ -169,6 +172,7 @@ export async function createGateway (input: Partial<Record<keyof GatewayOptions,
         bridge.close()
         await run(() => history.close(), 'history')
         await run(() => store.close(), 'store')
+        loopLag.close()
       })()
       return closing
     }
