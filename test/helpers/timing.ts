@@ -44,12 +44,17 @@ export function describe (timings: readonly Timing[]): string {
   return timings.map((x) => `${x.size}:${x.ms.toFixed(1)}ms`).join(' ')
 }
 
-/** Event-loop delay over a stretch of work: max and p99 in ms (perf_hooks histogram). */
+const RESOLUTION_MS = 5
+
+/**
+ * Event-loop delay over a stretch of work: max and p99 in ms beyond the sampling
+ * interval (perf_hooks histogram; the same reading as src/core/loop-lag.ts).
+ */
 export class LoopLag {
-  readonly #h = monitorEventLoopDelay({ resolution: 5 })
+  readonly #h = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
   constructor () { this.#h.enable() }
-  get maxMs (): number { return this.#h.max / 1e6 }
-  get p99Ms (): number { return this.#h.percentile(99) / 1e6 }
+  get maxMs (): number { return this.#h.count ? Math.max(0, this.#h.max / 1e6 - RESOLUTION_MS) : 0 }
+  get p99Ms (): number { return this.#h.count ? Math.max(0, this.#h.percentile(99) / 1e6 - RESOLUTION_MS) : 0 }
   reset (): void { this.#h.reset() }
   stop (): { maxMs: number, p99Ms: number } {
     this.#h.disable()
