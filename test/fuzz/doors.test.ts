@@ -21,7 +21,11 @@ writeFileSync(aclFile, 'topic readwrite #\ntopic deny secret/#\ntopic read $SYS/
 
 const RUNS = process.env.FUZZ_RUNS !== undefined ? Math.min(Number(process.env.FUZZ_RUNS), 2000) : 150
 const params = { numRuns: RUNS, seed: SEED }
-/** An answer (a frame, a CONNACK, an HTTP response) must come within this, input handled. */
+/**
+ * An answer (a frame, a CONNACK, an HTTP response) must come within this, input handled.
+ * Generous for a shared CI machine; the event-loop lag is judged by hostile-load.test.ts,
+ * and here only printed (the fuzzer and the gateway share this process).
+ */
 const ANSWER_BUDGET_MS = 1000
 
 const topicChars = fc.constantFrom('a', 'b', '/', '+', '#', '$', 'secret', 'own', '\u0000', 'é', ' ')
@@ -82,7 +86,6 @@ t.test('MQTT/TCP: valid packets, then mutated, over raw sockets', async (t) => {
   }), params)
   const { maxMs, p99Ms } = lag.stop()
   t.comment(`fuzz mqtt: ${RUNS} inputs, ${closedByServer} closed by the server, slowest answer ${slowest.toFixed(1)} ms, event-loop lag max ${maxMs.toFixed(1)} ms p99 ${p99Ms.toFixed(1)} ms`)
-  t.ok(p99Ms < 50, `event-loop lag p99 ${p99Ms.toFixed(1)} ms under 50 ms`)
   await assertHealthy(t, urls, 'fuzzed MQTT packets')
 })
 
@@ -112,7 +115,6 @@ t.test('/ws: frames and mutated frames over one socket; each is answered before 
   }), params)
   const { maxMs, p99Ms } = lag.stop()
   t.comment(`fuzz /ws: ${RUNS} frames, slowest frame + ping ${slowest.toFixed(1)} ms, event-loop lag max ${maxMs.toFixed(1)} ms p99 ${p99Ms.toFixed(1)} ms`)
-  t.ok(p99Ms < 50, `event-loop lag p99 ${p99Ms.toFixed(1)} ms under 50 ms`)
   const errors = hub.json('error')
   t.ok(errors.every((e) => ['BAD_JSON', 'BAD_FRAME', 'BAD_TOPIC', 'ACL_DENIED', 'LIMIT_EXCEEDED', 'TOO_LARGE'].includes(e.code)), `every error frame carries a client-input code (${errors.length} errors)`)
   await assertHealthy(t, urls, 'fuzzed /ws frames')
