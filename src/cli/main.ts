@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { createGateway, type LogFn } from '../gateway.js'
 import { FusionError } from '../core/errors.js'
-import { parseCli, USAGE } from './args.js'
+import { VERSION } from '../core/version.js'
+import { parseCli } from './args.js'
+import { usage } from './options-text.js'
 import { runUserCommand } from './user-command.js'
 
 // The only module that reads process.env or calls process.exit.
@@ -26,8 +28,8 @@ async function main (): Promise<void> {
     return
   }
   const req = parseCli(process.argv.slice(2), process.env)
-  if (req.help) { process.stdout.write(USAGE + '\n'); return }
-  if (req.version) { process.stdout.write('mqtt-fusion 0.1.0\n'); return }
+  if (req.help) { process.stdout.write(usage() + '\n'); return }
+  if (req.version) { process.stdout.write(`mqtt-fusion ${VERSION}\n`); return }
   const gateway = await createGateway(req.options, { log })
   // With --redis the shared state lives in Redis whatever the local store is.
   if (gateway.options.memory && !gateway.options.redis) process.stderr.write('mqtt-fusion: --memory: nothing is kept on disk; history, retained messages and sessions end with the process\n')

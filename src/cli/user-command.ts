@@ -1,6 +1,10 @@
 import { parseArgs } from 'node:util'
 import { FusionError } from '../core/errors.js'
 import { addUser, checkUsername, removeUser, MAX_PASSWORD_BYTES } from '../core/policy/users.js'
+import { OPTIONS } from '../core/options.js'
+
+// The same file and variable as the gateway's --users (the options schema).
+const USERS_ENV = OPTIONS.users.env
 
 // A gateway already running reads the file again on SIGHUP (src/cli/main.ts).
 const RELOAD_HINT = '; a running gateway picks this up on SIGHUP (kill -HUP <pid>)'
@@ -12,7 +16,7 @@ export const USER_USAGE = `Usage: mqtt-fusion user add NAME --users FILE [--pass
            password; the password is read from standard input: typed twice without
            echo on a terminal, else the first line (--password-stdin says so explicitly)
   remove   removes NAME
-  --users FILE   the users file (FUSION_USERS); the gateway reads the same file`
+  --users FILE   the users file (${USERS_ENV}); the gateway reads the same file`
 
 /** What the command needs of its process; main.ts passes the real ones. */
 export interface UserCommandIo {
@@ -91,8 +95,8 @@ export async function runUserCommand (argv: readonly string[], io: UserCommandIo
   if ((action !== 'add' && action !== 'remove') || name === undefined || extra.length > 0) {
     throw new FusionError('BAD_OPTION', 'expected: user add NAME or user remove NAME (see mqtt-fusion user --help)')
   }
-  const file = values.users ?? io.env.FUSION_USERS
-  if (!file) throw new FusionError('BAD_OPTION', '--users FILE is needed (or FUSION_USERS)')
+  const file = values.users ?? io.env[USERS_ENV]
+  if (!file) throw new FusionError('BAD_OPTION', `--users FILE is needed (or ${USERS_ENV})`)
   const bad = checkUsername(name)
   if (bad) throw new FusionError('BAD_OPTION', bad)
   if (action === 'remove') {

@@ -1,8 +1,8 @@
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import { FusionError } from '../core/errors.js'
 import type { HistoryStore } from '../core/history/history-store.js'
-import { wildcardSkipsDollar } from '../core/topics/topic-rules.js'
-import { FilterSet } from '../core/topics/single-match.js'
+import { wildcardSkipsDollar } from '../core/topics/topic-match.js'
+import { FilterSet } from '../core/topics/filter-set.js'
 import { decodePacket, type FusionMessage, type RawPacket } from './message.js'
 import { readOrigin, stampOrigin, type Origin } from '../core/origin.js'
 

@@ -1,6 +1,7 @@
 import type { Aedes, Client } from 'aedes'
 import type { PresenceTracker } from './presence.js'
 import { clientUsername } from './create-broker.js'
+import { cleanName } from '../core/admit.js'
 
 const PRESENCE_WILL = Symbol('fusion.presenceWill')
 
@@ -17,12 +18,12 @@ export function watchMqttPresence (broker: Aedes, presence: PresenceTracker): ()
     if ((client as unknown as { closed?: boolean }).closed) return
     const will = (client as unknown as { will?: { topic?: string } | null }).will
     ;(client as unknown as Record<symbol, boolean>)[PRESENCE_WILL] = will?.topic === `presence/${client.id}`
-    presence.announce(client.id, 'online', clientUsername(client) ?? client.id, 'mqtt').catch(() => {})
+    presence.announce(client.id, 'online', cleanName(clientUsername(client)) ?? client.id, 'mqtt').catch(() => {})
   }
   const onGone = (client: Client): void => {
     const cleanly = (client as unknown as { _disconnected?: boolean })._disconnected === true
     if ((client as unknown as Record<symbol, boolean>)[PRESENCE_WILL] && !cleanly) return
-    presence.announce(client.id, 'offline', clientUsername(client) ?? client.id, 'mqtt').catch(() => {})
+    presence.announce(client.id, 'offline', cleanName(clientUsername(client)) ?? client.id, 'mqtt').catch(() => {})
   }
   broker.on('clientReady', onReady)
   broker.on('clientDisconnect', onGone)

@@ -1,7 +1,7 @@
 // The built command (dist/cli/main.js), started as a user would: the ready line, signals,
 // bad options, ports in use, environment variables, --memory and --data-dir problems.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +9,7 @@ import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import mqtt from 'mqtt'
 import { BIN, PROJECT_DIR, parseReadyLine, startCli } from '../helpers/cli.js'
+import { OPTION_NAMES, OPTIONS } from '../../src/core/options.js'
 
 const built = existsSync(BIN)
 if (!built) t.fail(`${BIN} is missing: npm test builds first (npm run build)`)
@@ -259,6 +260,9 @@ t.test('--help and --version', { skip }, async (t) => {
   t.equal(help.code, 0)
   t.match(help.stdout, /Usage: mqtt-fusion/)
   for (const flag of ['--host', '--http-port', '--mqtt-port', '--data-dir', '--memory', '--redis', '--config']) t.match(help.stdout, flag, `--help lists ${flag}`)
+  for (const name of OPTION_NAMES) t.match(help.stdout, `--${OPTIONS[name].flag}`, `--help lists --${OPTIONS[name].flag}`)
   t.equal(version.code, 0)
   t.match(version.stdout, /^mqtt-fusion \d+\.\d+\.\d+/)
+  const pkg = JSON.parse(readFileSync(join(PROJECT_DIR, 'package.json'), 'utf8')) as { version: string }
+  t.equal(version.stdout, `mqtt-fusion ${pkg.version}\n`, 'the version of package.json')
 })

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { generate, type Packet } from 'mqtt-packet'
 import { openHub, startGateway } from '../helpers/gateway.js'
-import { assertHealthy, portOf, RawConn } from '../integration/security-helpers.js'
+import { assertHealthy, portOf, RawConn } from '../helpers/security.js'
 import { LoopLag } from '../helpers/timing.js'
 import { fc, mutate, mutateText, mutations, SEED } from './fuzz-support.js'
 

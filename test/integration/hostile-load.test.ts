@@ -14,7 +14,7 @@ import WebSocket from 'ws'
 import { openHub, openMqtt, nextMqttMessage } from '../helpers/gateway.js'
 import { startCli } from '../helpers/cli.js'
 import { DEFAULTS } from '../../src/core/options.js'
-import { assertHealthy, portOf } from './security-helpers.js'
+import { assertHealthy, portOf } from '../helpers/security.js'
 import { LoopLag } from '../helpers/timing.js'
 
 /** How long the attack lasts, and the most inputs each attacker sends. */

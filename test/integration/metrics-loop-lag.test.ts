@@ -2,7 +2,7 @@
 // this process (the gateway runs in it) shows in the max.
 import t from 'tap'
 import { startGateway } from '../helpers/gateway.js'
-import { getJson } from '../integration/security-helpers.js'
+import { getJson } from '../helpers/security.js'
 
 t.test('/metrics and /api/stats report the event-loop lag', async (t) => {
   const { urls } = await startGateway(t)

@@ -9,7 +9,7 @@ import { generate } from 'mqtt-packet'
 import { startGateway } from '../helpers/gateway.js'
 import { addUser } from '../../src/core/policy/users.js'
 import { LOGIN_FAILURES_PER_ADDRESS } from '../../src/core/policy/login-throttle.js'
-import { portOf, postJson, RawConn } from './security-helpers.js'
+import { portOf, postJson, RawConn } from '../helpers/security.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fusion-login-addr-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

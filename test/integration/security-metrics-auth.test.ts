@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { startGateway } from '../helpers/gateway.js'
 import { addUser } from '../../src/core/policy/users.js'
 import { resolveOptions } from '../../src/core/options.js'
-import { getJson, postJson } from './security-helpers.js'
+import { getJson, postJson } from '../helpers/security.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fusion-metrics-auth-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -6,7 +6,7 @@ import t from 'tap'
 import { request } from 'node:http'
 import WebSocket from 'ws'
 import { startGateway } from '../helpers/gateway.js'
-import { assertHealthy } from './security-helpers.js'
+import { assertHealthy } from '../helpers/security.js'
 
 /** The HTTP status of a WebSocket upgrade to `url` with `headers` (101 when accepted). */
 function upgradeStatus (url: string, headers: Record<string, string>, protocol?: string): Promise<number> {

@@ -10,11 +10,12 @@ import type { Admit } from '../../core/admit.js'
 import type { Acl } from '../../core/policy/acl.js'
 import type { Stats } from '../../core/stats.js'
 import type { GatewayOptions } from '../../core/options.js'
-import { encodeEnvelope } from '../../core/topics/envelope.js'
-import { checkTopicName, chatRoomOf } from '../../core/topics/topic-rules.js'
-import { renderMetrics } from './metrics.js'
-import { jsonTooDeep, MAX_JSON_DEPTH } from '../../core/json-guard.js'
+import { historyRoutes } from './routes/history.js'
+import { loginRoutes } from './routes/login.js'
+import { publishRoutes } from './routes/publish.js'
+import { statusRoutes } from './routes/status.js'
 import type { HttpPolicy } from './http-policy.js'
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../../core/json-guard.js'
 
 export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
@@ -34,7 +35,7 @@ export interface AppDeps {
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** The pages: ../../public from both src/http and dist/http. */
-export const PUBLIC_DIR = join(here, '..', '..', 'public')
+export const PUBLIC_DIR = join(here, '..', '..', '..', 'public')
 const MQTT_DIST = join(dirname(createRequire(import.meta.url).resolve('mqtt/package.json')), 'dist')
 
 // No inline script or style anywhere, so this policy holds: injected markup cannot run.
@@ -51,7 +52,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     logger: false,
     bodyLimit: options.maxPayload * 2 + 4096,
     // Upgraded sockets are closed by the hub; plain keep-alive ones must not hold close().
-    forceCloseConnections: true
+    forceCloseConnections: true,
+    // Route schemas check types as JSON has them: "1" is not the qos 1, 5 is not a payload.
+    ajv: { customOptions: { coerceTypes: false } }
   })
 
   // Fastify's own JSON parser (prototype-poisoning checks kept), after the nesting bound
@@ -93,73 +96,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] })
   await app.register(fastifyStatic, { root: MQTT_DIST, prefix: '/vendor/mqtt/', decorateReply: false })
 
-  app.get('/api/health', async (_req, reply) => {
-    const h = deps.health()
-    return reply.status(h.ready ? 200 : 503).send({ status: h.ready ? 'ok' : 'unavailable', ...h.detail })
-  })
-
-  // With auth on, the figures need a token (issue 13): they tell who is connected and how much.
-  app.get('/api/stats', async (req) => {
-    policy?.checkMonitor(req)
-    return stats.snapshot(deps.statsExtra())
-  })
-
-  app.get('/metrics', async (req, reply) => {
-    policy?.checkMonitor(req)
-    reply.type('text/plain; version=0.0.4; charset=utf-8')
-    return renderMetrics(stats, deps.statsExtra())
-  })
-
-  policy?.register(app)
-
-  app.get('/api/history', async (req) => {
-    const caller = policy?.checkRead(req) ?? {}
-    const q = req.query as Record<string, string | undefined>
-    const topic = checkTopicName(q.topic ?? 'chat/lobby', options)
-    acl.checkSubscribe({ clientId: `http-${req.ip}`, username: caller.username, door: 'http' }, topic)
-    const limit = intParam(q.limit, 'limit', options.historyLimit, 1, 10_000)
-    const since = q.since === undefined ? undefined : intParam(q.since, 'since', 0, 0, Number.MAX_SAFE_INTEGER)
-    const messages = since === undefined ? await history.last(topic, limit) : await history.since(topic, since, limit)
-    return { topic, messages, lastSeq: history.lastSeq(topic) }
-  })
-
-  app.post('/api/publish', async (req, reply) => {
-    const caller = policy?.checkPublish(req) ?? {}
-    const body = req.body as Record<string, unknown> | undefined
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FusionError('BAD_FRAME', 'the body must be a JSON object')
-    const topic = checkTopicName(body.topic, options)
-    if (typeof body.payload !== 'string') throw new FusionError('BAD_FRAME', 'payload must be a string')
-    const qos = body.qos ?? 0
-    if (qos !== 0 && qos !== 1) throw new FusionError('BAD_FRAME', 'qos must be 0 or 1')
-    const retain = body.retain ?? false
-    if (typeof retain !== 'boolean') throw new FusionError('BAD_FRAME', 'retain must be true or false')
-    let payload: Buffer
-    if (body.encoding === 'base64') payload = Buffer.from(body.payload, 'base64')
-    else if (body.encoding === undefined || body.encoding === 'utf8') payload = Buffer.from(body.payload, 'utf8')
-    else throw new FusionError('BAD_FRAME', 'encoding must be "base64" or left out')
-    // With auth on, the sender is the user who proved it, not a name in the body.
-    const from = caller.username ?? (typeof body.from === 'string' ? body.from : undefined) ?? 'http'
-    const ok = admit({
-      source: 'http-publish',
-      who: { clientId: `http-${req.ip}`, username: caller.username, door: 'http' },
-      name: from.trim() ? from : 'http',
-      topic,
-      payload,
-      wrapChat: true
-    })
-    stats.doors.http.messagesIn++
-    await bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin })
-    const ts = ok.origin.ts
-    return reply.status(200).send({ ok: true, topic, ts })
-  })
+  policy?.registerDeadline(app)
+  await app.register(statusRoutes, { stats, statsExtra: deps.statsExtra, health: deps.health, policy })
+  await app.register(historyRoutes, { options, history, acl, policy })
+  await app.register(publishRoutes, { bridge, admit, stats, policy })
+  if (policy) await app.register(loginRoutes, { policy })
 
   return app
-}
-
-function intParam (raw: string | undefined, name: string, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw === '') return dflt
-  if (!/^\d+$/.test(raw)) throw new FusionError('BAD_FRAME', `${name} must be a whole number`)
-  const n = Number(raw)
-  if (n < min || n > max) throw new FusionError('BAD_FRAME', `${name} must be from ${min} to ${max}`)
-  return n
 }

@@ -43,6 +43,7 @@ export class HttpPolicy {
   readonly auth: Auth | undefined
   readonly #publishRate: KeyedBuckets | undefined
   readonly #loginRate = new KeyedBuckets(LOGIN_RATE.perSec, LOGIN_RATE.burst)
+  /** The Origin and Host checks, shared with the upgrade router. */
   readonly originCheck: OriginCheck
   readonly #secure: boolean
   readonly #metricsDigest: Buffer | undefined
@@ -94,13 +95,11 @@ export class HttpPolicy {
   }
 
   /**
-   * Registers the request deadline and POST /api/login {username, password} ->
-   * {token, expiresAt, username} plus the cookie.
+   * Fastify turns Node's request timeout off, and Node's own did not cut a body trickled
+   * a byte a second (tried): every request is answered within the deadline or its socket
+   * goes, so slow bodies cannot hold sockets for ever.
    */
-  register (app: FastifyInstance): void {
-    // Fastify turns Node's request timeout off, and Node's own did not cut a body
-    // trickled a byte a second (tried): every request is answered within the deadline
-    // or its socket goes, so slow bodies cannot hold sockets for ever.
+  registerDeadline (app: FastifyInstance): void {
     // DNS rebinding: a page whose name now points at 127.0.0.1 is "same origin" to the
     // browser and could read every route. Bound to loopback, only loopback names answer.
     app.addHook('onRequest', (req, _reply, done) => {
@@ -113,16 +112,19 @@ export class HttpPolicy {
       reply.raw.once('close', () => clearTimeout(timer))
       done()
     })
-    app.post('/api/login', async (req, reply) => {
-      this.#checkOrigin(req)
-      if (!this.auth) throw new FusionError('NOT_FOUND', 'auth is off: no login is needed')
-      if (!this.#loginRate.take(addressKey(req.ip))) throw new FusionError('RATE_LIMITED', 'too many logins from this address; wait a little')
-      const body = (req.body ?? {}) as Record<string, unknown>
-      const t = await this.auth.login(body.username, body.password, req.ip)
-      reply.header('Set-Cookie', this.auth.cookie(t, this.#secure))
-      reply.header('Cache-Control', 'no-store')
-      return { token: t.token, expiresAt: t.expiresAt, username: t.username }
-    })
+  }
+
+  /** Checks a POST /api/login before its body is used: Origin, auth on, the per-address login rate. */
+  checkLogin (req: FastifyRequest): Auth {
+    this.#checkOrigin(req)
+    if (!this.auth) throw new FusionError('NOT_FOUND', 'auth is off: no login is needed')
+    if (!this.#loginRate.take(addressKey(req.ip))) throw new FusionError('RATE_LIMITED', 'too many logins from this address; wait a little')
+    return this.auth
+  }
+
+  /** The Set-Cookie value that carries a token to the pages (Secure over https). */
+  cookieFor (auth: Auth, token: Parameters<Auth['cookie']>[0]): string {
+    return auth.cookie(token, this.#secure)
   }
 }
 

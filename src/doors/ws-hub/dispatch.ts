@@ -4,7 +4,7 @@ import type { Acl } from '../../core/policy/acl.js'
 import type { HistoryStore } from '../../core/history/history-store.js'
 import type { GatewayOptions } from '../../core/options.js'
 import type { Stats } from '../../core/stats.js'
-import { checkTopicFilter } from '../../core/topics/topic-rules.js'
+import { chatTopic, checkTopicFilter } from '../../core/topics/topic-rules.js'
 import type { Identity, LogFn } from '../../core/types.js'
 import type { Bridge } from '../../engine/bridge.js'
 import { parseClientFrame, type ChatLine, type ClientFrame, type FrameId } from './frames.js'
@@ -80,11 +80,11 @@ export class Dispatcher {
     switch (frame.type) {
       case 'line': {
         if (frame.text.length === 0) return // an empty line from a piped stdin is not a message
-        await this.#publish(session, 'ws-chat', `chat/${session.room}`, Buffer.from(frame.text, 'utf8'))
+        await this.#publish(session, 'ws-chat', chatTopic(session.room), Buffer.from(frame.text, 'utf8'))
         return
       }
       case 'chat': {
-        await this.#publish(session, 'ws-chat', `chat/${frame.room ?? session.room}`, Buffer.from(frame.text, 'utf8'))
+        await this.#publish(session, 'ws-chat', chatTopic(frame.room ?? session.room), Buffer.from(frame.text, 'utf8'))
         this.#ack(session, frame.id)
         return
       }

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws'
+import { chatTopic } from '../../core/topics/topic-rules.js'
 import { WS_CLOSE } from '../../core/errors.js'
 import type { Sink } from '../../engine/bridge.js'
 import type { FusionMessage } from '../../engine/message.js'
@@ -57,7 +58,7 @@ export class HubSession implements Sink {
     this.clientId = init.clientId
     this.name = init.name
     this.room = init.room
-    this.roomTopic = `chat/${init.room}`
+    this.roomTopic = chatTopic(init.room)
     this.format = init.format
     this.wantsPresence = init.presence && init.format === 'json'
     this.user = init.user

@@ -6,7 +6,7 @@ import { SEQ_PROPERTY } from '../../core/origin.js'
 import { FusionError } from '../../core/errors.js'
 import type { NewHistoryRecord } from '../../core/history/history-store.js'
 import { SEQ_WIDTH, type RedisHistory } from '../../core/history/redis-history.js'
-import type { FilterSet } from '../../core/topics/single-match.js'
+import type { FilterSet } from '../../core/topics/filter-set.js'
 import type { RedisLink } from './redis-link.js'
 import { endConnection } from './redis-link.js'
 
