@@ -10,7 +10,7 @@ export const INPUT_BUDGET_MS = 50
 export interface Timing { readonly size: number, readonly ms: number }
 
 /** The fastest of `runs` calls, in ms: a shared machine adds noise, never removes it. */
-export function bestOf (fn: () => unknown, runs = 3): number {
+export function bestOf (fn: () => unknown, runs = 5): number {
   let best = Infinity
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now()
