@@ -8,9 +8,8 @@ import { loadAclFile } from './acl-file.js'
 import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { admitSocket, createUpgradeAdmission, type Refusal } from './connection-admission.js'
-import { HttpPolicy } from '../../doors/http/http-policy.js'
-import { isLoopbackHost, type OriginCheck } from './origin-check.js'
 import { loadTokenSecret } from './token.js'
+import { isLoopbackHost, OriginCheck } from './origin-check.js'
 import { rateGateFactory } from './token-bucket.js'
 import type { RateGateFactory } from '../types.js'
 import { UserStore } from './users.js'
@@ -33,7 +32,6 @@ export interface GatewayPolicy {
   readonly originCheck: OriginCheck
   /** Certificate and key when TLS is on. */
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | undefined
-  readonly http: HttpPolicy
   /** The upgrade router's admit hook (limits; /mqtt tokens). */
   readonly admitUpgrade: (req: IncomingMessage, door: Door) => Refusal | undefined
   /** Admission of a raw MQTT/TCP or MQTT/TLS socket. */
@@ -88,11 +86,10 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
     if (!tls && !isLoopback(options.host)) log('warn', 'auth is on without TLS: passwords and tokens cross the network in the clear (--tls-cert/--tls-key)')
   }
   const allowedOrigins = (options.allowOrigin ?? '').split(',').map((o) => o.trim()).filter(Boolean)
+  if (options.metricsToken !== undefined && !auth) log('warn', '--metrics-token has no effect without --users: /metrics and /api/stats are open while auth is off')
   const guard = new ConnectionGuard(options)
   const refused = (err: FusionError): void => { if (err.code === 'RATE_LIMITED') stats.dropped.rateLimited++ }
   const ready = auth
-  const http = new HttpPolicy({ auth, msgRate: options.msgRate, allowedOrigins, secure: tls !== undefined, loopbackOnly: isLoopback(options.host), metricsToken: options.metricsToken })
-  if (options.metricsToken !== undefined && !auth) log('warn', '--metrics-token has no effect without --users: /metrics and /api/stats are open while auth is off')
   return {
     acl: theAcl,
     admit: createAdmit({ acl: theAcl, stats, limits: options }),
@@ -100,9 +97,9 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
     guard,
     rateGate: options.msgRate > 0 ? rateGateFactory(options.msgRate) : undefined,
     allowedOrigins,
-    originCheck: http.originCheck,
+    // Bound to loopback only, foreign Host names are refused (DNS rebinding).
+    originCheck: new OriginCheck({ allowed: allowedOrigins, secure: tls !== undefined, loopbackOnly: isLoopback(options.host) }),
     tls,
-    http,
     admitUpgrade: createUpgradeAdmission(guard, auth, refused),
     admitSocket: (socket) => admitSocket(guard, socket, refused),
     identifyHub: ready

@@ -26,6 +26,8 @@ export interface HttpPolicyInit {
   readonly secure: boolean
   /** True when the gateway binds loopback only: foreign Host names are refused (DNS rebinding). */
   readonly loopbackOnly?: boolean | undefined
+  /** The gateway's Origin and Host checks, shared with the upgrade router; built from the fields above when left out. */
+  readonly originCheck?: OriginCheck | undefined
   /** With auth on: a fixed Bearer token that may read /metrics and /api/stats. */
   readonly metricsToken?: string | undefined
 }
@@ -51,7 +53,7 @@ export class HttpPolicy {
   constructor (init: HttpPolicyInit) {
     this.auth = init.auth
     this.#publishRate = init.msgRate > 0 ? new KeyedBuckets(init.msgRate, init.msgRate * 2) : undefined
-    this.originCheck = new OriginCheck({ allowed: init.allowedOrigins, secure: init.secure, loopbackOnly: init.loopbackOnly ?? false })
+    this.originCheck = init.originCheck ?? new OriginCheck({ allowed: init.allowedOrigins, secure: init.secure, loopbackOnly: init.loopbackOnly ?? false })
     this.#secure = init.secure
     this.#metricsDigest = init.metricsToken === undefined ? undefined : digest(init.metricsToken)
   }
