@@ -133,6 +133,9 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
    */
   const storedWillOf = (client: Client | null, packet: PublishPacket): Submission | FusionError | undefined => {
     if (client && isClientWill(client, packet)) return undefined
+    // Only the persistence's will records carry `brokerId` (putWill sets it): a packet off
+    // the wire never does, whatever properties it claims, so it cannot pose as a will.
+    if (client && (packet as { brokerId?: unknown }).brokerId === undefined) return undefined
     const stamp = readOrigin(packet)
     if (client && stamp?.door === undefined) return undefined
     if (stamp?.door === undefined) return new FusionError('NOT_AUTHORIZED', 'a stored will without the identity of its client')
