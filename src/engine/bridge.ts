@@ -83,7 +83,7 @@ export class Bridge {
         return msg
       }
       const { seq, stored } = this.#history.append(msg.record())
-      msg.seq = seq
+      msg.seq = seq > 0 ? seq : undefined // 0: not logged (the history's topic cap)
       msg.stored = stored
       stored.catch(() => {}) // the publisher sees the failure through publish()
       if (packet.properties) this.#storedByStamp.set(packet.properties, stored)
@@ -103,7 +103,8 @@ export class Bridge {
     const stamp = (packet as RawPacket).properties as object
     return new Promise<void>((resolve, reject) => {
       this.#broker.publish(packet, (err?: Error) => {
-        if (err) return reject(new FusionError('STORE_FAILED', `the broker refused the message: ${err.message}`, { cause: err }))
+        // A cap's own refusal (STORE_FULL) keeps its code: the client is told which limit.
+        if (err) return reject(err instanceof FusionError && err.code === 'STORE_FULL' ? err : new FusionError('STORE_FAILED', `the broker refused the message: ${err.message}`, { cause: err }))
         const stored = this.#storedByStamp.get(stamp)
         if (stored) stored.then(resolve, reject)
         else resolve()
