@@ -42,24 +42,24 @@ export async function capStoredState (broker: Aedes, caps: StoredCaps, stats: St
   const sizes = new Map<string, number>()
   const gauge = stats.stored
   for await (const p of allRetained(persistence)) {
+    if (isPresence(p.topic)) continue
     const size = sizeOf(p)
     sizes.set(p.topic, size)
     gauge.retainedMessages++
     gauge.retainedBytes += size
   }
   guardRetained(persistence, (packet) => {
+    // presence/<id> is bounded by presence-prune.ts and is neither capped nor counted here.
+    if (isPresence(packet.topic)) return 'store'
     const before = sizes.get(packet.topic)
-    const empty = packet.payload.length === 0
-    if (empty) {
+    if (packet.payload.length === 0) {
       if (before !== undefined) { sizes.delete(packet.topic); gauge.retainedMessages--; gauge.retainedBytes -= before }
       return 'store'
     }
     const size = sizeOf(packet)
-    if (!isPresence(packet.topic)) {
-      const count = gauge.retainedMessages - (before === undefined ? 0 : 1) + 1
-      const bytes = gauge.retainedBytes - (before ?? 0) + size
-      if ((before === undefined && count > caps.maxRetained) || bytes > caps.maxRetainedBytes) return 'refuse'
-    }
+    const count = gauge.retainedMessages + (before === undefined ? 1 : 0)
+    const bytes = gauge.retainedBytes - (before ?? 0) + size
+    if ((before === undefined && count > caps.maxRetained) || bytes > caps.maxRetainedBytes) return 'refuse'
     if (before === undefined) gauge.retainedMessages++
     gauge.retainedBytes += size - (before ?? 0)
     sizes.set(packet.topic, size)
