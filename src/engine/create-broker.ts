@@ -23,10 +23,12 @@ import { ForwardCheck } from './forward-check.js'
 import { presenceSaysOnline } from './presence-prune.js'
 import { dropDeniedPublishes, liveClient, markDenied } from './private-stored.js'
 
-// The refusals --deny-action ignore acknowledges and drops: the policy's (rules, size,
-// rate). A topic that breaks MQTT itself (BAD_TOPIC: NUL, wildcards, bad UTF-8) is a
-// protocol violation and closes the connection either way ([MQTT-4.7.3-2], [MQTT-4.8.0-1]).
-const IGNORABLE = new Set(['ACL_DENIED', 'LIMIT_EXCEEDED', 'TOO_LARGE', 'RATE_LIMITED'])
+// The refusals --deny-action ignore acknowledges and drops: the rules' (ACL_DENIED, which
+// includes the read-only `$` topics and another client's presence). A client over its
+// size or rate limit is still disconnected: acknowledging a flood gives it no reason to
+// slow down, and a topic that breaks MQTT itself (BAD_TOPIC) is a protocol violation
+// ([MQTT-4.7.3-2]).
+const IGNORABLE = new Set(['ACL_DENIED'])
 
 const DOOR = Symbol('fusion.door')
 const USERNAME = Symbol('fusion.username')
