@@ -25,13 +25,14 @@ import { Hub } from './ws-hub/hub.js'
 export async function createDoors (options: Readonly<GatewayOptions>, policy: GatewayPolicy, engine: Engine, stats: Stats, log: LogFn, life: Lifecycle): Promise<Door[]> {
   const { broker, bridge, history, presence, cluster, store } = engine
   const meter = new ByteMeter(stats)
-  const hub = new Hub({ options, bridge, history, presence, acl: policy.acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
+  const hub = new Hub({ options, bridge, history, reads: engine.reads, presence, acl: policy.acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
   const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
   const mqttWs = createMqttWsServer(mqttDeps)
   const app = await buildApp({
     options,
     bridge,
     history,
+    reads: engine.reads,
     acl: policy.acl,
     admit: policy.admit,
     stats,

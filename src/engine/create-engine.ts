@@ -7,6 +7,7 @@ import type { LogFn } from '../core/types.js'
 import { HistoryLog } from '../core/history/history-log.js'
 import type { HistoryStore } from '../core/history/history-store.js'
 import { loggedTopics } from '../core/history/logged-topics.js'
+import { ReadGate } from '../core/history/history-page.js'
 import { openStore, type Store } from '../core/store/open-store.js'
 import { Bridge } from './bridge.js'
 import { createCluster, type Cluster } from './cluster/cluster.js'
@@ -28,6 +29,8 @@ export interface Engine {
   readonly bridge: Bridge
   readonly presence: PresenceTracker
   readonly cluster: Cluster | undefined
+  /** The gateway-wide limit on parallel history reads (replays, history frames, /api/history). */
+  readonly reads: ReadGate
 }
 
 /** Builds the engine, registering each part's stop in `life` as it is built. */
@@ -56,7 +59,7 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
   life.add('broker', () => new Promise<void>((resolve) => broker.close(() => resolve())))
   registerStoredSessions(broker, { owners, forward, stats, log })
   await capStoredState(broker, { maxRetained: options.maxRetained, maxRetainedBytes: options.maxRetainedBytes, maxQueued: options.maxQueued }, stats, log)
-  cluster?.attach(broker as unknown as { brokers: Record<string, number> })
+  cluster?.attach(broker)
   const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
   if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
   life.add('bridge', () => bridge.close())
@@ -69,5 +72,5 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
   cluster?.onNodeGone((clientId, name, via) => presence.announce(clientId, 'offline', name, via))
   life.add('presence watch', watchMqttPresence(broker, presence))
   life.add('presence prune', await prunePresence(bridge, presence, options.presenceOfflineKeep, stats))
-  return { store, history, broker, bridge, presence, cluster }
+  return { store, history, broker, bridge, presence, cluster, reads: new ReadGate() }
 }

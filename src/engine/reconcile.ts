@@ -1,11 +1,11 @@
 import type { Aedes, Client } from 'aedes'
 import type { Acl } from '../core/policy/acl.js'
 import { mqttIdentity, verifiedUser } from './create-broker.js'
+import { brokerClients, brokerPersistence, clientSubscriptions, liveClient, persistenceOf } from './internals/index.js'
 import type { SessionOwners } from './session-owners.js'
 import type { ForwardCheck } from './forward-check.js'
 import type { Stats } from '../core/stats.js'
 import type { LogFn } from '../core/types.js'
-import { liveClient, persistenceOf } from './private-stored.js'
 
 /** What a reload needs beyond the live clients: the stored sessions and the delivery check. */
 export interface StoredSessions {
@@ -49,12 +49,6 @@ async function revokeOffline (broker: Aedes, acl: Acl, sessions: StoredSessions)
   return revoked
 }
 
-// What Aedes has and its typings do not show: its connected clients by id, their
-// subscriptions by filter, and the persistence.
-interface AedesInside {
-  clients: Record<string, Client>
-  persistence: { removeSubscriptions (client: Client, filters: string[]): Promise<unknown> }
-}
 
 /**
  * After a reload of the users and rules: closes the MQTT clients of users who are gone
@@ -63,13 +57,12 @@ interface AedesInside {
  * a persistent session's stored subscriptions alone, so they are removed there too.
  */
 export function reconcileMqttClients (broker: Aedes, acl: Acl, userGone?: (user: string) => boolean): { closed: number, revoked: number } {
-  const inside = broker as unknown as AedesInside
   const sessions = stored.get(broker)
   // Answers given under the old rules are forgotten before anything else is delivered.
   sessions?.forward.reset()
   let closed = 0
   let revoked = 0
-  for (const client of Object.values(inside.clients)) {
+  for (const client of brokerClients(broker)) {
     const user = verifiedUser(client)
     if (user !== undefined && userGone?.(user)) {
       client.close()
@@ -77,11 +70,11 @@ export function reconcileMqttClients (broker: Aedes, acl: Acl, userGone?: (user:
       continue
     }
     const who = mqttIdentity(client)
-    const denied = Object.keys((client as unknown as { subscriptions: Record<string, unknown> }).subscriptions)
+    const denied = Object.keys(clientSubscriptions(client))
       .filter((filter) => { try { acl.checkSubscribe(who, filter); return false } catch { return true } })
     if (denied.length === 0) continue
     client.unsubscribe(denied as never, () => {})
-    if (!client.clean) inside.persistence.removeSubscriptions(client, denied).catch(() => {})
+    if (!client.clean) brokerPersistence(broker).removeSubscriptions(client, denied).catch(() => {})
     revoked += denied.length
   }
   if (sessions) {

@@ -4,7 +4,7 @@ import type { LogFn } from '../core/types.js'
 import { FusionError } from '../core/errors.js'
 import { readOrigin } from '../core/origin.js'
 import { throttledLog } from '../core/log-throttle.js'
-import { afterEnqueue, allRetained, countQueued, dropOldestQueued, guardRetained, liveClient, type RetainedLike, type StoredPersistence } from './private-stored.js'
+import { afterEnqueue, allRetained, countQueued, dropOldestQueued, guardRetained, liveClient, persistenceOf, type RetainedLike } from './internals/index.js'
 
 export interface StoredCaps {
   /** Retained topics kept, presence topics aside (issue 13, item 7). */
@@ -37,7 +37,7 @@ const isPresence = (topic: string): boolean => topic.startsWith('presence/') && 
  * which drops instead the newest). Counted in `stored.queueDropped`.
  */
 export async function capStoredState (broker: Aedes, caps: StoredCaps, stats: Stats, log: LogFn): Promise<void> {
-  const persistence = (broker as unknown as { persistence: StoredPersistence }).persistence
+  const persistence = persistenceOf(broker)
   const noisy = throttledLog(log)
   const sizes = new Map<string, number>()
   const gauge = stats.stored

@@ -6,6 +6,7 @@ import fastifyStatic from '@fastify/static'
 import { FusionError } from '../../core/errors.js'
 import type { Bridge } from '../../engine/bridge.js'
 import type { HistoryStore } from '../../core/history/history-store.js'
+import type { ReadGate } from '../../core/history/history-page.js'
 import type { Admit } from '../../core/admit.js'
 import type { Acl } from '../../core/policy/acl.js'
 import type { Stats } from '../../core/stats.js'
@@ -20,6 +21,7 @@ export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
   readonly bridge: Bridge
   readonly history: HistoryStore
+  readonly reads: ReadGate
   readonly acl: Acl
   readonly admit: Admit
   readonly stats: Stats
@@ -88,7 +90,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   policy?.registerDeadline(app)
   await app.register(statusRoutes, { stats, statsExtra: deps.statsExtra, health: deps.health })
-  await app.register(historyRoutes, { options, history, acl, policy })
+  await app.register(historyRoutes, { options, history, reads: deps.reads, acl, policy })
   await app.register(publishRoutes, { bridge, admit, stats, policy })
   if (policy) await app.register(loginRoutes, { policy })
 

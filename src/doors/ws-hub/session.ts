@@ -44,6 +44,8 @@ export class HubSession implements Sink {
   readonly subscriptions = new Set<string>()
   alive = true
   closed = false
+  /** Replays (`since`) running for this session; a few at most (dispatch.ts). */
+  replays = 0
   readonly #hwm: number
   readonly #onSlow: (s: HubSession) => void
   readonly #onMessageOut: (() => void) | undefined
@@ -98,13 +100,13 @@ export class HubSession implements Sink {
   }
 
   /** Sends the history frame, then what arrived meanwhile and is not in it. */
-  release (history: readonly HistoryRecord[]): void {
+  release (history: readonly HistoryRecord[], more = false): void {
     const held = this.#held ?? []
     this.#held = undefined
     this.#heldBytes = 0
     const lastSeq = history.length ? (history[history.length - 1] as HistoryRecord).seq : 0
     if (!this.isText) {
-      this.writeJson({ type: 'history', topic: this.roomTopic, messages: history })
+      this.writeJson({ type: 'history', topic: this.roomTopic, messages: history, ...(more ? { more: true } : {}) })
     }
     for (const item of held) {
       if (typeof item === 'string') { this.write(item); continue }
@@ -137,6 +139,18 @@ export class HubSession implements Sink {
     }
     corkUntilNextTick(this.ws)
     this.ws.send(data)
+  }
+
+  /**
+   * Resolves once what is queued to the client is under half the slow-consumer mark, so
+   * a replay streams at the client's pace instead of tripping the mark; false if the
+   * session closed meanwhile.
+   */
+  async drained (): Promise<boolean> {
+    while (!this.closed && this.ws.bufferedAmount > this.#hwm / 2) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    return !this.closed
   }
 
   close (code: number = WS_CLOSE.NORMAL, reason = ''): void {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { FusionError } from '../../../core/errors.js'
 import type { HistoryStore } from '../../../core/history/history-store.js'
+import { pageAfter, pageLatest, type ReadGate } from '../../../core/history/history-page.js'
 import type { GatewayOptions } from '../../../core/options.js'
 import type { Acl } from '../../../core/policy/acl.js'
 import { checkTopicName } from '../../../core/topics/topic-rules.js'
@@ -9,6 +10,7 @@ import type { HttpPolicy } from '../http-policy.js'
 export interface HistoryRoutesDeps {
   readonly options: Readonly<GatewayOptions>
   readonly history: HistoryStore
+  readonly reads: ReadGate
   readonly acl: Acl
   readonly policy?: HttpPolicy | undefined
 }
@@ -23,8 +25,8 @@ const querystring = {
   }
 } as const
 
-/** GET /api/history?topic=&limit=&since=: stored messages of one topic, oldest first. */
-export const historyRoutes: FastifyPluginAsync<HistoryRoutesDeps> = async (app, { options, history, acl, policy }) => {
+/** GET /api/history?topic=&limit=&since=: one page of the stored messages of one topic, oldest first. */
+export const historyRoutes: FastifyPluginAsync<HistoryRoutesDeps> = async (app, { options, history, reads, acl, policy }) => {
   app.get('/api/history', {
     schema: { querystring },
     // Who may ask comes before what they asked: a stranger learns nothing from a 400.
@@ -36,8 +38,10 @@ export const historyRoutes: FastifyPluginAsync<HistoryRoutesDeps> = async (app, 
     acl.checkSubscribe({ clientId: `http-${req.ip}`, username: caller.username, door: 'http' }, topic)
     const limit = intParam(q.limit, 'limit', options.historyLimit, 1, 10_000)
     const since = q.since === undefined ? undefined : intParam(q.since, 'since', 0, 0, Number.MAX_SAFE_INTEGER)
-    const messages = since === undefined ? await history.last(topic, limit) : await history.since(topic, since, limit)
-    return { topic, messages, lastSeq: history.lastSeq(topic) }
+    // One page, bounded in bytes as well as messages; `more` says there is another
+    // (older ones for the newest page, newer ones after `since`: ask with since=<last seq>).
+    const page = await reads.run(() => since === undefined ? pageLatest(history, topic, limit) : pageAfter(history, topic, since, limit))
+    return { topic, messages: page.messages, lastSeq: history.lastSeq(topic), ...(page.more ? { more: true } : {}) }
   })
 }
 

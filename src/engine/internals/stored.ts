@@ -1,19 +1,8 @@
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import type { Readable } from 'node:stream'
 
-// PRIVATE ACCESS (branch `stored`, issue 13 items 2, 6, 7, 13): every read or replacement
-// of a private part of Aedes or of its persistence made for the stored-state hardening is
-// in this file, so it can be folded into src/engine/internals/ at merge. Written against
-// aedes 1.2.0, aedes-persistence 11.0.0, aedes-persistence-level 9.2.0,
-// aedes-persistence-redis 12.0.0.
-//
-// | touches | why |
-// | --- | --- |
-// | Aedes `clients` read | the live holder of a client id (session ownership) |
-// | Aedes `persistence` read | stored subscriptions of offline sessions (reload), retained scan at start |
-// | Aedes instance `publish` wrapped | --deny-action ignore: a refused PUBLISH is acknowledged by Aedes's handler, then dropped here |
-// | persistence `storeRetained` wrapped | retained caps (count and bytes) |
-// | persistence `outgoingEnqueueCombi` wrapped | per-session offline queue cap, drop-oldest |
+// The stored-state hardening (issue 13 items 2, 6, 7, 13): rows deny-ignore, stored-caps
+// and session-holder of the table in index.ts.
 
 /** The persistence calls of the aedes-persistence API this file uses. */
 export interface StoredPersistence {
