@@ -14,6 +14,7 @@ import { HttpPolicy } from './http/http-policy.js'
 import { createMqttTcpDoor } from './mqtt-tcp/door.js'
 import { createMqttWsServer } from './mqtt-ws/mqtt-ws.js'
 import { attachUpgradeRouter } from './upgrade-router.js'
+import { closeEchoServer, createEchoServer } from './echo-door.js'
 import { Hub } from './ws-hub/hub.js'
 
 /**
@@ -36,7 +37,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     acl: policy.acl,
     admit: policy.admit,
     stats,
-    statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+    statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, limits: { msgRate: options.msgRate, msgBurst: options.msgRate * 2 }, ...(cluster ? { cluster: cluster.health() } : {}) }),
     health: () => {
       const c = cluster?.health()
       const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }
@@ -45,9 +46,12 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     policy: new HttpPolicy({ auth: policy.auth, msgRate: options.msgRate, allowedOrigins: policy.allowedOrigins, secure: policy.tls !== undefined }),
     https: policy.tls
   })
+  // Same limits as the other doors; it reaches no topic (docs/PROTOCOL.md, the echo door).
+  const echo = createEchoServer({ maxPayload: options.maxPayload, sendHighWaterMark: options.sendHighWaterMark, rateGate: policy.rateGate, stats })
   attachUpgradeRouter(app.server as HttpServer, {
     '/ws': { door: 'ws', wss: hub.wss },
-    '/mqtt': { door: 'mqtt-ws', wss: mqttWs }
+    '/mqtt': { door: 'mqtt-ws', wss: mqttWs },
+    '/echo': { door: 'echo', wss: echo }
   }, { allowedOrigins: policy.allowedOrigins, meter, admit: policy.admitUpgrade })
 
   const http = createHttpDoor(app, { port: options.httpPort, host: options.host, tls: policy.tls !== undefined })
@@ -61,6 +65,15 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
       await new Promise<void>((resolve) => mqttWs.close(() => resolve()))
     }
   }
+  const stopEchoBeat = startHeartbeat(echo, options.heartbeatMs)
+  const echoDoor: Door = {
+    name: 'echo',
+    async start () { return {} },
+    async stop () {
+      stopEchoBeat()
+      await closeEchoServer(echo)
+    }
+  }
   const tcp = createMqttTcpDoor(mqttDeps, { port: options.mqttPort, host: options.host, closeTimeoutMs: options.closeTimeoutMs })
   const tls = policy.tls ? createMqttTcpDoor(mqttDeps, { port: options.mqttsPort, host: options.host, tls: policy.tls, closeTimeoutMs: options.closeTimeoutMs }) : undefined
   const hubDoor: Door = {
@@ -69,7 +82,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     stop: () => hub.close(),
     reconcile: (gone) => hub.reconcile(gone)
   }
-  const doors = [http, mqttWsDoor, tcp, ...(tls ? [tls] : []), hubDoor]
+  const doors = [http, mqttWsDoor, echoDoor, tcp, ...(tls ? [tls] : []), hubDoor]
   for (const door of doors) life.add(door.name, () => door.stop())
   return doors
 }

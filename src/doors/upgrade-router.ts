@@ -1,12 +1,14 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { WebSocketServer } from 'ws'
-import type { Door } from '../core/policy/acl.js'
 import type { ByteMeter } from './byte-meter.js'
 import type { Socket } from 'node:net'
 
+import type { UpgradeDoor } from '../core/policy/connection-admission.js'
+export type { UpgradeDoor }
+
 export interface UpgradeRoute {
-  readonly door: Door
+  readonly door: UpgradeDoor
   readonly wss: WebSocketServer
 }
 
@@ -15,7 +17,7 @@ export interface UpgradeRouterOptions {
   readonly allowedOrigins: readonly string[]
   readonly meter: ByteMeter
   /** Answers undefined to accept, or an HTTP status, reason and error code to refuse (auth, limits). */
-  readonly admit?: (req: IncomingMessage, door: Door) => { status: number, reason: string, code?: string } | undefined
+  readonly admit?: (req: IncomingMessage, door: UpgradeDoor) => { status: number, reason: string, code?: string } | undefined
 }
 
 function refuse (socket: Duplex, status: number, reason: string, code?: string): void {
@@ -40,17 +42,17 @@ export function originAllowed (req: IncomingMessage, allowed: readonly string[])
   }
 }
 
-/** The one `upgrade` listener: routes /ws and /mqtt by path, refuses anything else with an HTTP error. */
+/** The one `upgrade` listener: routes /ws, /mqtt and /echo by path, refuses anything else with an HTTP error. */
 export function attachUpgradeRouter (server: Server, routes: Record<string, UpgradeRoute>, opts: UpgradeRouterOptions): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
     const path = (req.url ?? '/').split('?')[0] as string
     const route = routes[path]
-    if (!route) return refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; use /ws or /mqtt`)
+    if (!route) return refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; use /ws, /mqtt or /echo`)
     if (!originAllowed(req, opts.allowedOrigins)) return refuse(socket, 403, 'Origin not allowed')
     const denied = opts.admit?.(req, route.door)
     if (denied) return refuse(socket, denied.status, denied.reason, denied.code)
-    opts.meter.track(socket as Socket, route.door)
+    if (route.door !== 'echo') opts.meter.track(socket as Socket, route.door)
     route.wss.handleUpgrade(req, socket, head, (ws) => route.wss.emit('connection', ws, req))
   })
 }

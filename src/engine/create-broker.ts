@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { LogFn } from '../core/types.js'
 import { Aedes } from 'aedes'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
@@ -266,6 +267,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         }
       }
       if (!client) return done(new FusionError('ACL_DENIED', 'a publish without a client is not admitted'))
+      // The packet is parsed and nothing else has happened yet: the door has it from here.
+      const at = performance.now()
       const tagged = client as unknown as TaggedClient
       const isWill = isClientWill(client, packet)
       const who = mqttIdentity(client)
@@ -298,6 +301,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       }
       stats.doors[who.door].messagesIn++
       stampOrigin(packet, origin)
+      if (packet.properties) stats.latency.received(packet.properties, who.door, at)
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
       const admitted = deps.admitPublish?.(packet)
       if (admitted) return void admitted.then(() => done(null), (err: Error) => done(err))
@@ -333,6 +337,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         return null as unknown as AedesPublishPacket
       }
       stats.doors[clientDoor(client)].messagesOut++
+      // Aedes writes this copy in an immediate it queues right after this returns.
+      stats.latency.delivered((packet as { properties?: object }).properties, true)
       return packet
     }
   })

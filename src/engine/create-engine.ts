@@ -60,7 +60,7 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
   registerStoredSessions(broker, { owners, forward, stats, log })
   await capStoredState(broker, { maxRetained: options.maxRetained, maxRetainedBytes: options.maxRetainedBytes, maxQueued: options.maxQueued }, stats, log)
   cluster?.attach(broker)
-  const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
+  const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined, latency: stats.latency })
   if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
   life.add('bridge', () => bridge.close())
   // Logged topics are kept even when no /ws client listens.

@@ -80,6 +80,9 @@ export class Auth {
   /** True while `name` is in the users file. */
   hasUser (name: string): boolean { return this.#users.has(name) }
 
+  /** True while `name` is in the users file marked `:admin`. */
+  isAdmin (name: string): boolean { return this.#users.isAdmin(name) }
+
   /** The user a token names, who must still be in the users file. Throws NOT_AUTHORIZED. */
   userOfToken (token: string): string {
     const user = verifyToken(this.#secret, token, this.#now())

@@ -3,11 +3,11 @@ import { isIP, type Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { FusionError } from '../errors.js'
 import type { GatewayOptions } from '../options.js'
-import { createDefaultAcl, type Acl, type Door, type Identity } from './acl.js'
+import { createDefaultAcl, type Acl, type AclDecision, type ExplainWho, type Identity } from './acl.js'
 import { loadAclFile } from './acl-file.js'
 import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
-import { admitSocket, createUpgradeAdmission, type Refusal } from './connection-admission.js'
+import { admitSocket, createUpgradeAdmission, type Refusal, type UpgradeDoor } from './connection-admission.js'
 import { loadTokenSecret } from './token.js'
 import { rateGateFactory } from './token-bucket.js'
 import type { RateGateFactory } from '../types.js'
@@ -30,7 +30,7 @@ export interface GatewayPolicy {
   /** Certificate and key when TLS is on. */
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | undefined
   /** The upgrade router's admit hook (limits; /mqtt tokens). */
-  readonly admitUpgrade: (req: IncomingMessage, door: Door) => Refusal | undefined
+  readonly admitUpgrade: (req: IncomingMessage, door: UpgradeDoor) => Refusal | undefined
   /** Admission of a raw MQTT/TCP or MQTT/TLS socket. */
   readonly admitSocket: (socket: Socket) => boolean
   /** With auth on, who a /ws connection is (or why not); undefined with auth off. */
@@ -48,6 +48,10 @@ class SwappableAcl implements Acl {
   constructor (public current: Acl) {}
   checkPublish (who: Identity, topic: string): void { this.current.checkPublish(who, topic) }
   checkSubscribe (who: Identity, filter: string): void { this.current.checkSubscribe(who, filter) }
+  explain (who: ExplainWho, access: 'read' | 'write', target: string): AclDecision {
+    if (!this.current.explain) throw new FusionError('NOT_FOUND', 'this ACL cannot explain its decisions')
+    return this.current.explain(who, access, target)
+  }
 }
 
 function readPem (file: string, flag: string): Buffer {

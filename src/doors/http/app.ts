@@ -15,6 +15,9 @@ import { historyRoutes } from './routes/history.js'
 import { loginRoutes } from './routes/login.js'
 import { publishRoutes } from './routes/publish.js'
 import { statusRoutes } from './routes/status.js'
+import { aclExplainRoutes } from './routes/acl-explain.js'
+import { registerExamplePages } from './example-pages.js'
+import { benchRoutes } from './routes/bench.js'
 import type { HttpPolicy } from './http-policy.js'
 
 export interface AppDeps {
@@ -87,12 +90,15 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] })
   await app.register(fastifyStatic, { root: MQTT_DIST, prefix: '/vendor/mqtt/', decorateReply: false })
+  await registerExamplePages(app)
 
   policy?.registerDeadline(app)
   await app.register(statusRoutes, { stats, statsExtra: deps.statsExtra, health: deps.health })
   await app.register(historyRoutes, { options, history, reads: deps.reads, acl, policy })
   await app.register(publishRoutes, { bridge, admit, stats, policy })
   if (policy) await app.register(loginRoutes, { policy })
+  await app.register(aclExplainRoutes, { acl, policy })
+  await app.register(benchRoutes, {})
 
   return app
 }

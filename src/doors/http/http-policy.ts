@@ -85,6 +85,21 @@ export class HttpPolicy {
     })
   }
 
+  /**
+   * Checks a request to the admin API: the rate, a valid token, and a user marked
+   * `:admin` in the users file (401 without a token, 403 for other users). With auth off
+   * there are no admins: NOT_FOUND, as for POST /api/login.
+   */
+  checkAdmin (req: FastifyRequest): string {
+    if (this.#publishRate && !this.#publishRate.take(addressKey(req.ip))) {
+      throw new FusionError('RATE_LIMITED', 'too many requests from this address; slow down')
+    }
+    if (!this.auth) throw new FusionError('NOT_FOUND', 'auth is off (no --users): the admin API needs a user marked admin')
+    const user = this.auth.userOfRequest(req)
+    if (!this.auth.isAdmin(user)) throw new FusionError('ACL_DENIED', `user ${user} is not an admin (mark it with: mqtt-fusion user add ${user} --admin)`)
+    return user
+  }
+
   /** Checks a POST /api/login before its body is used: Origin, auth on, the per-address login rate. */
   checkLogin (req: FastifyRequest): Auth {
     this.#checkOrigin(req)

@@ -18,10 +18,11 @@ export const statusRoutes: FastifyPluginAsync<StatusRoutesDeps> = async (app, de
     return reply.status(h.ready ? 200 : 503).send({ status: h.ready ? 'ok' : 'unavailable', ...h.detail })
   })
 
-  app.get('/api/stats', { schema: { querystring: noQuery } }, async () => deps.stats.snapshot(deps.statsExtra()))
+  // The latency histogram is read asynchronously (prom-client), so it joins here.
+  app.get('/api/stats', { schema: { querystring: noQuery } }, async () => deps.stats.snapshot({ ...deps.statsExtra(), latency: await deps.stats.latency.snapshot() }))
 
   app.get('/metrics', { schema: { querystring: noQuery } }, async (_req, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8')
-    return renderMetrics(deps.stats, deps.statsExtra())
+    return renderMetrics(deps.stats, deps.statsExtra()) + await deps.stats.latency.metrics()
   })
 }
