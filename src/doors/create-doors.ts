@@ -6,6 +6,7 @@ import type { Stats } from '../core/stats.js'
 import type { LogFn } from '../core/types.js'
 import type { Engine } from '../engine/create-engine.js'
 import { ByteMeter } from './byte-meter.js'
+import { LoopLagMonitor } from '../core/loop-lag.js'
 import type { Door } from './door.js'
 import { startHeartbeat } from './heartbeat.js'
 import { buildApp } from './http/app.js'
@@ -29,6 +30,9 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
   const hub = new Hub({ options, bridge, history, reads: engine.reads, presence, acl: policy.acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
   const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
   const mqttWs = createMqttWsServer(mqttDeps)
+  // Event-loop lag for /metrics and /api/stats: how long one input or task holds every connection.
+  const loopLag = new LoopLagMonitor()
+  life.add('event-loop lag', () => loopLag.close())
   const app = await buildApp({
     options,
     bridge,
@@ -37,13 +41,13 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     acl: policy.acl,
     admit: policy.admit,
     stats,
-    statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, limits: { msgRate: options.msgRate, msgBurst: options.msgRate * 2 }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+    statsExtra: () => ({ eventLoop: loopLag.figures(), bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, limits: { msgRate: options.msgRate, msgBurst: options.msgRate * 2 }, ...(cluster ? { cluster: cluster.health() } : {}) }),
     health: () => {
       const c = cluster?.health()
       const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }
       return { ready: !life.closing && (cluster?.ready ?? true), detail: c ? { ...detail, redis: c.redis, node: c.node, nodes: c.nodes } : detail }
     },
-    policy: new HttpPolicy({ auth: policy.auth, msgRate: options.msgRate, allowedOrigins: policy.allowedOrigins, secure: policy.tls !== undefined }),
+    policy: new HttpPolicy({ auth: policy.auth, msgRate: options.msgRate, allowedOrigins: policy.allowedOrigins, secure: policy.tls !== undefined, originCheck: policy.originCheck, metricsToken: options.metricsToken }),
     https: policy.tls
   })
   // Same limits as the other doors; it reaches no topic (docs/PROTOCOL.md, the echo door).
@@ -52,7 +56,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     '/ws': { door: 'ws', wss: hub.wss },
     '/mqtt': { door: 'mqtt-ws', wss: mqttWs },
     '/echo': { door: 'echo', wss: echo }
-  }, { allowedOrigins: policy.allowedOrigins, meter, admit: policy.admitUpgrade })
+  }, { allowedOrigins: policy.allowedOrigins, originCheck: policy.originCheck, meter, admit: policy.admitUpgrade })
 
   const http = createHttpDoor(app, { port: options.httpPort, host: options.host, tls: policy.tls !== undefined })
   const stopBeat = startHeartbeat(mqttWs, options.heartbeatMs)

@@ -53,6 +53,15 @@ function connackError (returnCode: 2 | 3 | 4 | 5, message: string): Authenticate
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
 
+/**
+ * The IP an MQTT client connects from: the upgrade request's socket for /mqtt, else the
+ * TCP or TLS socket itself. Password checks are limited per address with it.
+ */
+function peerAddress (client: Client): string | undefined {
+  const req = client.req as { socket?: { remoteAddress?: string } } | undefined
+  return req?.socket?.remoteAddress ?? (client.conn as { remoteAddress?: string }).remoteAddress
+}
+
 /** Marks which door an Aedes client came in by (set by the transport right after handle()). */
 export function tagClientDoor (client: Client, door: Door): void { (client as unknown as TaggedClient)[DOOR] = door }
 
@@ -243,7 +252,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         return accept()
       }
       if (!username || password === undefined) return done(connackError(5, 'auth is on: log in with a user name and password'), null)
-      auth.checkPassword(username, password.toString('utf8')).then((ok) => {
+      auth.checkPassword(username, password.toString('utf8'), peerAddress(client)).then((ok) => {
         if (!ok) return done(connackError(4, 'bad user name or password'), null)
         tagged[VERIFIED] = username
         accept()
