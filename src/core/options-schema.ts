@@ -153,6 +153,12 @@ export const OPTIONS = {
     default: 30 * DAY, min: SECOND, max: 3650 * DAY,
     help: 'oldest history kept, in milliseconds; older messages are swept'
   },
+  historyMaxTopics: {
+    type: 'int', flag: 'history-max-topics', env: 'FUSION_HISTORY_MAX_TOPICS', group: 'history', arg: 'N',
+    default: 10_000, min: 1, max: 10_000_000,
+    help: 'distinct topics the history log keeps; a message on a new topic over it is delivered but not logged',
+    stops: 'a client publishing on endless new logged topics growing the log and its per-topic sequence map without bound (counted in `stored.historyTopicsRefused`)'
+  },
 
   // ---- security
   users: {
@@ -182,6 +188,11 @@ export const OPTIONS = {
     type: 'string', flag: 'acl', env: 'FUSION_ACL', group: 'security', arg: 'FILE',
     default: undefined, unset: 'anyone may use every topic, except that $ topics are read-only',
     help: 'Mosquitto-like ACL file deciding publish and subscribe on every door'
+  },
+  denyAction: {
+    type: 'string', flag: 'deny-action', env: 'FUSION_DENY_ACTION', group: 'security', arg: 'ACTION',
+    default: 'ignore', pattern: /^(ignore|disconnect)$/, format: 'ignore or disconnect',
+    help: 'what a refused MQTT publish does: ignore (acknowledged and dropped, as Mosquitto and EMQX do) or disconnect'
   },
   allowOrigin: {
     // Stops cross-site WebSocket hijacking: a page of another origin using the user's cookie.
@@ -271,6 +282,31 @@ export const OPTIONS = {
     default: 1000, min: 0, max: 10_000_000,
     help: 'messages a second one client may send on any door, bursts of twice that; 0 turns it off',
     stops: "one client taking the broker's time and every subscriber's bandwidth. A token bucket per `/ws` session, per MQTT client (its will is exempt), per address for HTTP (`src/core/policy/token-bucket.ts`)"
+  },
+
+  maxRetained: {
+    type: 'int', flag: 'max-retained', env: 'FUSION_MAX_RETAINED', group: 'limits', arg: 'N',
+    default: 100_000, min: 1, max: 100_000_000,
+    help: 'retained topics kept (presence topics aside); a new retained topic over it is not kept',
+    stops: 'clients filling the store and the retained index with endless retained topics. /ws and HTTP: refused with `STORE_FULL`; MQTT 3.1.1 cannot refuse one message: delivered to those online, not retained'
+  },
+  maxRetainedBytes: {
+    type: 'int', flag: 'max-retained-bytes', env: 'FUSION_MAX_RETAINED_BYTES', group: 'limits', arg: 'N', unit: 'bytes',
+    default: 256 * MiB, min: KiB, max: 64 * 1024 * MiB,
+    help: 'bytes of retained topics and payloads kept (presence topics aside); a retained message over it is not kept',
+    stops: 'retained payloads filling the disk: as --max-retained'
+  },
+  maxQueued: {
+    type: 'int', flag: 'max-queued', env: 'FUSION_MAX_QUEUED', group: 'limits', arg: 'N',
+    default: 1000, min: 1, max: 10_000_000,
+    help: 'QoS 1/2 messages queued per offline persistent MQTT session; the oldest are dropped beyond it',
+    stops: 'a session that never comes back growing its queue for ever (as Mosquitto\'s `max_queued_messages`, which drops the newest instead); counted in `stored.queueDropped`'
+  },
+  presenceOfflineKeep: {
+    type: 'int', flag: 'presence-offline-keep', env: 'FUSION_PRESENCE_OFFLINE_KEEP', group: 'limits', arg: 'N',
+    default: 1000, min: 0, max: 10_000_000,
+    help: 'offline clients whose retained presence/<id> is kept (most recent first); older ones are cleared',
+    stops: 'every client id ever seen leaving a retained `presence/<id>` for ever; counted in `stored.presencePruned`'
   },
 
   // ---- process

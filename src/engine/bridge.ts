@@ -92,7 +92,7 @@ export class Bridge {
         return msg
       }
       const { seq, stored } = this.#history.append(msg.record())
-      msg.seq = seq
+      msg.seq = seq > 0 ? seq : undefined // 0: not logged (the history's topic cap)
       msg.stored = stored
       stored.catch(() => {}) // the publisher sees the failure through publish()
       if (packet.properties) this.#storedByStamp.set(packet.properties, stored)
@@ -119,7 +119,8 @@ export class Bridge {
     if (req.received) this.#latency?.received(stamp, req.received.door, req.received.at)
     return new Promise<void>((resolve, reject) => {
       this.#broker.publish(packet, (err?: Error) => {
-        if (err) return reject(new FusionError('STORE_FAILED', `the broker refused the message: ${err.message}`, { cause: err }))
+        // A cap's own refusal (STORE_FULL) keeps its code: the client is told which limit.
+        if (err) return reject(err instanceof FusionError && err.code === 'STORE_FULL' ? err : new FusionError('STORE_FAILED', `the broker refused the message: ${err.message}`, { cause: err }))
         const stored = bothStored(this.#storedByStamp.get(stamp), this.alsoStored?.(stamp))
         if (stored) stored.then(resolve, reject)
         else resolve()

@@ -41,10 +41,21 @@ const cases: Record<Source, (t: Test) => Promise<void>> = {
     const seen = hub.waitMessage('chat/names')
     await pub.publishAsync('chat/names', 'plain')
     t.equal((await seen).from, 'bo[31mbx', 'control characters are taken out of an MQTT user name')
-    const closed = new Promise<void>((resolve) => pub.once('close', () => resolve()))
-    pub.publish('denied/1', 'no')
+    // --deny-action ignore (the default): acknowledged, dropped, counted; the connection stays.
+    const ignoredBefore = g.gateway.stats.denied.ignored
+    await pub.publishAsync('denied/1', 'no', { qos: 1 })
+    t.equal(g.gateway.stats.denied.ignored, ignoredBefore + 1, 'a refused MQTT publish is acknowledged (PUBACK) and counted in denied.ignored')
+    const after = nextMqttMessage(sub, (topic) => topic === 'ok/2')
+    await pub.publishAsync('ok/2', 'still here')
+    await after
+    t.ok(pub.connected, 'the connection stays open after a refused publish')
+    // --deny-action disconnect: the connection closes ([MQTT-3.3.5-2] allows either).
+    const strict = await startGateway(t, { acl: aclFile, denyAction: 'disconnect' })
+    const pub2 = await openMqtt(t, strict.urls.mqtt, { clientId: 'adm-pub-strict' })
+    const closed = new Promise<void>((resolve) => pub2.once('close', () => resolve()))
+    pub2.publish('denied/1', 'no')
     await closed
-    t.pass('a refused MQTT publish closes the connection ([MQTT-3.3.5-2])')
+    t.equal(strict.gateway.stats.denied.disconnected, 1, 'with --deny-action disconnect a refused MQTT publish closes the connection, counted')
   },
   async 'mqtt-will' (t) {
     const refused = mqtt.connect(g.urls.mqtt, { clientId: 'adm-will-bad', reconnectPeriod: 0, will: { topic: 'denied/will', payload: Buffer.from('x'), qos: 0, retain: false } })

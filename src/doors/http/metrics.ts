@@ -35,6 +35,19 @@ export function renderMetrics (stats: Stats, extra: Record<string, unknown>): st
     metric('fusion_upstream_dropped_total', 'counter', 'Messages a link dropped, by reason.',
       links.flatMap((l) => Object.entries(l.dropped).map(([reason, n]): [string, number] => [`{link="${l.name}",reason="${reason}"}`, n])))
   }
+  metric('fusion_mqtt_denied_publishes_total', 'counter', 'MQTT publishes the policy refused, by --deny-action outcome.',
+    Object.entries(stats.denied).map(([action, n]) => [`{action="${action}"}`, n]))
+  metric('fusion_retained_messages', 'gauge', 'Retained topics held.', [['', stats.stored.retainedMessages]])
+  metric('fusion_retained_bytes', 'gauge', 'Bytes of retained topics and payloads held.', [['', stats.stored.retainedBytes]])
+  metric('fusion_stored_caps_total', 'counter', 'Stored-state caps and checks that acted, by kind (docs/SECURITY.md).', [
+    ['{kind="retained_refused"}', stats.stored.retainedRefused],
+    ['{kind="queue_dropped"}', stats.stored.queueDropped],
+    ['{kind="history_topics_refused"}', stats.stored.historyTopicsRefused],
+    ['{kind="presence_pruned"}', stats.stored.presencePruned],
+    ['{kind="takeover_refused"}', stats.stored.takeoverRefused],
+    ['{kind="forward_denied"}', stats.stored.forwardDenied],
+    ['{kind="offline_revoked"}', stats.stored.offlineRevoked]
+  ])
   metric('fusion_uptime_seconds', 'gauge', 'Seconds since start.', [['', (Date.now() - stats.startedAt) / 1000]])
   const lag = extra.eventLoop as { maxMs: number, p99Ms: number } | undefined
   if (lag) {

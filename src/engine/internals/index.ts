@@ -27,6 +27,9 @@
  * | ws-stream-frames | createWebSocketStream's `_write` replaced, `_writev` added, frames written to `_socket` | the small writes of one MQTT packet leave as one frame, not one frame each | none filed | ws 8.23.0 |
  * | mqttjs-stream | MQTT.js client `streamBuilder` wrapped, its `stream`'s `read` wrapped and `writableLength` read | an upstream link (engine/upstream) must not buffer a declared 256 MB packet (MQTT.js has no maximum for 3.1.1), and sheds QoS 0 when its socket is backed up | none filed | mqtt 5.16.0 |
  * | emitter-envelope | mqemitter-redis's `{id, msg}` msgpack envelope written; its `_close` called | cluster messages resent after a broken connection keep their id, so a node that got them drops the copy | none filed | mqemitter-redis 7.2.1 |
+ * | deny-ignore | Aedes instance `publish` wrapped; a refused PUBLISH marked | --deny-action ignore: Aedes's handler sends PUBACK/PUBREC, then the marked packet is dropped before anything is retained, queued or routed (an authorizePublish error always closes) | none filed | aedes 1.2.0 |
+ * | stored-caps | persistence `storeRetained` and `outgoingEnqueueCombi` wrapped (outermost); `outgoingStream`, `outgoingUpdate` (message id 0), `outgoingClearMessageId` used to drop the oldest queued message | retained caps (count, bytes); per-session offline queue cap, oldest dropped | none filed | aedes 1.2.0, aedes-persistence 11.0.0, aedes-persistence-level 9.2.0, aedes-persistence-redis 12.0.0 |
+ * | session-holder | Aedes `clients` and `persistence` read for one id / offline sessions | session ownership (CONNACK 5 to another user); a reload revokes stored subscriptions of offline sessions | none filed | aedes 1.2.0 |
  */
 import type { LibraryName } from './versions.js'
 
@@ -55,6 +58,9 @@ export const PATCHES: readonly Patch[] = Object.freeze([
   { id: 'ws-socket', libraries: ['ws'], upstream: 'none filed', usedBy: ['doors/ws-cork.ts'] },
   { id: 'ws-stream-frames', libraries: ['ws'], upstream: 'none filed', usedBy: ['doors/mqtt-ws/ws-duplex.ts'] },
   { id: 'mqttjs-stream', libraries: ['mqtt'], upstream: 'none filed', usedBy: ['engine/upstream/link.ts'] },
+  { id: 'deny-ignore', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/create-broker.ts'] },
+  { id: 'stored-caps', libraries: ['aedes', 'aedes-persistence', 'aedes-persistence-level', 'aedes-persistence-redis'], upstream: 'none filed', usedBy: ['engine/stored-caps.ts'] },
+  { id: 'session-holder', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/create-broker.ts', 'engine/reconcile.ts', 'engine/stored-caps.ts'] },
   { id: 'emitter-envelope', libraries: ['mqemitter-redis'], upstream: 'none filed', usedBy: ['engine/cluster/cluster-emitter.ts'] }
 ] satisfies Patch[])
 
@@ -69,6 +75,10 @@ export {
   type OfflineSub, type RetainedPacket
 } from './persistence.js'
 export { afterEachWrite, inspectReads } from './streams.js'
+export {
+  afterEnqueue, allRetained, countQueued, dropDeniedPublishes, dropOldestQueued, guardRetained, liveClient, markDenied, persistenceOf,
+  type RetainedLike, type RetainedVerdict, type StoredPersistence
+} from './stored.js'
 export { sendWritesAsOneFrame, wsSocket } from './ws.js'
 export { emitterEnvelope, finishEmitterClose } from './mqemitter-redis.js'
 export { clientUnsentBytes, inspectClientReads } from './mqtt-js.js'
