@@ -236,6 +236,18 @@ export const OPTIONS = {
     help: 'milliseconds between WebSocket pings; a peer that misses one is dropped',
     stops: 'dead `/ws` and `/mqtt` peers (power cut, NAT timeout): pinged each interval, dropped when they missed one, so within two intervals'
   },
+  presenceIntervalMs: {
+    type: 'int', flag: 'presence-interval-ms', env: 'FUSION_PRESENCE_INTERVAL_MS', group: 'limits', arg: 'MS', unit: 'ms',
+    default: 250, min: 10, max: 10 * SECOND,
+    help: 'milliseconds over which presence changes are gathered into one frame for every /ws client',
+    stops: 'a join storm costing N x N frames: each interval, every `/ws` client with presence gets at most one `presence-batch` frame (or a few `presence` frames, docs/PROTOCOL.md), whatever the number of joins'
+  },
+  presenceRoster: {
+    type: 'int', flag: 'presence-roster', env: 'FUSION_PRESENCE_ROSTER', group: 'limits', arg: 'N',
+    default: 50, min: 0, max: 1000,
+    help: 'clients listed in a presence-batch frame (the most recent); the count covers everyone',
+    stops: 'a roster as large as the room sent to every client on every join; the rest is paged with `GET /api/presence`'
+  },
   maxConnections: {
     type: 'int', flag: 'max-connections', env: 'FUSION_MAX_CONNECTIONS', group: 'limits', arg: 'N',
     default: 10_000, min: 1, max: 1_000_000,

@@ -41,6 +41,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
       return { ready: !life.closing && (cluster?.ready ?? true), detail: c ? { ...detail, redis: c.redis, node: c.node, nodes: c.nodes } : detail }
     },
     policy: policy.http,
+    presence,
     https: policy.tls
   })
   attachUpgradeRouter(app.server as HttpServer, {

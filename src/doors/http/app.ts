@@ -14,6 +14,8 @@ import { encodeEnvelope } from '../../core/topics/envelope.js'
 import { checkTopicName, chatRoomOf } from '../../core/topics/topic-rules.js'
 import { renderMetrics } from './metrics.js'
 import type { HttpPolicy } from './http-policy.js'
+import { registerPresenceRoute } from './presence-route.js'
+import type { PresenceTracker } from '../../engine/presence.js'
 
 export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
@@ -27,6 +29,8 @@ export interface AppDeps {
   readonly health: () => { ready: boolean, detail: Record<string, unknown> }
   /** Origin, rate and token checks, and POST /api/login; undefined: none (anonymous, unlimited). */
   readonly policy?: HttpPolicy | undefined
+  /** Who is online: serves `GET /api/presence` (paged roster). */
+  readonly presence?: PresenceTracker | undefined
   /** Certificate and key: the app serves https (and wss for the upgrades). */
   readonly https?: { readonly cert: Buffer, readonly key: Buffer } | undefined
 }
@@ -107,6 +111,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     const messages = since === undefined ? await history.last(topic, limit) : await history.since(topic, since, limit)
     return { topic, messages, lastSeq: history.lastSeq(topic) }
   })
+
+  if (deps.presence) registerPresenceRoute(app, { presence: deps.presence, acl, policy })
 
   app.post('/api/publish', async (req, reply) => {
     const caller = policy?.checkPublish(req) ?? {}
