@@ -177,6 +177,12 @@ export const OPTIONS = {
     default: undefined, unset: 'same origin only',
     help: 'other page origins (https://host:port, comma-separated, or a star for any) that may open /ws and /mqtt and post to the API'
   },
+  trustProxy: {
+    // Behind HAProxy every client has the proxy's address: one cap for all of them.
+    type: 'string', flag: 'trust-proxy', env: 'FUSION_TRUST_PROXY', group: 'security', arg: 'LIST',
+    default: undefined, unset: 'no proxy is trusted: the address is always the peer\'s',
+    help: 'proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For (HTTP, upgrades) and PROXY protocol v1/v2 (MQTT/TCP) name the client'
+  },
   tlsCert: {
     type: 'string', flag: 'tls-cert', env: 'FUSION_TLS_CERT', group: 'security', arg: 'FILE',
     default: undefined, unset: 'TLS off',

@@ -25,7 +25,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
   const { broker, bridge, history, presence, cluster, store } = engine
   const meter = new ByteMeter(stats)
   const hub = new Hub({ options, bridge, history, presence, acl: policy.acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
-  const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
+  const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark, trustProxy: policy.trustProxy }
   const mqttWs = createMqttWsServer(mqttDeps)
   const app = await buildApp({
     options,
@@ -42,6 +42,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     },
     policy: policy.http,
     presence,
+    trustProxy: policy.trustProxy,
     https: policy.tls
   })
   attachUpgradeRouter(app.server as HttpServer, {

@@ -8,6 +8,7 @@ import { loadAclFile } from './acl-file.js'
 import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { admitSocket, createUpgradeAdmission, type Refusal } from './connection-admission.js'
+import { parseTrustedProxies, type TrustedProxies } from './trust-proxy.js'
 import { HttpPolicy } from '../../doors/http/http-policy.js'
 import { loadTokenSecret } from './token.js'
 import { rateGateFactory } from './token-bucket.js'
@@ -35,6 +36,8 @@ export interface GatewayPolicy {
   readonly admitUpgrade: (req: IncomingMessage, door: Door) => Refusal | undefined
   /** Admission of a raw MQTT/TCP or MQTT/TLS socket. */
   readonly admitSocket: (socket: Socket) => boolean
+  /** `--trust-proxy`: whose X-Forwarded-For and PROXY header we believe; undefined: nobody's. */
+  readonly trustProxy: TrustedProxies | undefined
   /** With auth on, who a /ws connection is (or why not); undefined with auth off. */
   readonly identifyHub: ((req: IncomingMessage) => string | FusionError) | undefined
   /**
@@ -86,6 +89,7 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
   }
   const allowedOrigins = (options.allowOrigin ?? '').split(',').map((o) => o.trim()).filter(Boolean)
   const guard = new ConnectionGuard(options)
+  const trustProxy = parseTrustedProxies(options.trustProxy)
   const refused = (err: FusionError): void => { if (err.code === 'RATE_LIMITED') stats.dropped.rateLimited++ }
   const ready = auth
   return {
@@ -97,7 +101,8 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
     allowedOrigins,
     tls,
     http: new HttpPolicy({ auth, msgRate: options.msgRate, allowedOrigins, secure: tls !== undefined }),
-    admitUpgrade: createUpgradeAdmission(guard, auth, refused),
+    admitUpgrade: createUpgradeAdmission(guard, auth, refused, trustProxy),
+    trustProxy,
     admitSocket: (socket) => admitSocket(guard, socket, refused),
     identifyHub: ready
       ? (req) => { try { return ready.userOfRequest(req) } catch (err) { return err as FusionError } }

@@ -16,6 +16,7 @@ import { renderMetrics } from './metrics.js'
 import type { HttpPolicy } from './http-policy.js'
 import { registerPresenceRoute } from './presence-route.js'
 import type { PresenceTracker } from '../../engine/presence.js'
+import type { TrustedProxies } from '../../core/policy/trust-proxy.js'
 
 export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
@@ -29,6 +30,8 @@ export interface AppDeps {
   readonly health: () => { ready: boolean, detail: Record<string, unknown> }
   /** Origin, rate and token checks, and POST /api/login; undefined: none (anonymous, unlimited). */
   readonly policy?: HttpPolicy | undefined
+  /** `--trust-proxy`: `req.ip` comes from X-Forwarded-For when the peer is one of these. */
+  readonly trustProxy?: TrustedProxies | undefined
   /** Who is online: serves `GET /api/presence` (paged roster). */
   readonly presence?: PresenceTracker | undefined
   /** Certificate and key: the app serves https (and wss for the upgrades). */
@@ -52,6 +55,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     logger: false,
+    // Fastify walks X-Forwarded-For from the right while the hop is trusted (proxy-addr),
+    // the same rule as the upgrades' (core/policy/trust-proxy.ts).
+    ...(deps.trustProxy ? { trustProxy: (address: string) => deps.trustProxy?.trusts(address) ?? false } : {}),
     bodyLimit: options.maxPayload * 2 + 4096,
     // Upgraded sockets are closed by the hub; plain keep-alive ones must not hold close().
     forceCloseConnections: true
