@@ -101,6 +101,15 @@ export class HubSession implements Sink {
 
   /** Sends the first frame at once, ahead of anything held back (the `welcome`). */
   writeFirst (obj: unknown): void {
+    // Hold the socket's writes to the end of this turn of the event loop, not just this
+    // tick: the history and the roster, read from memory, are usually ready by then, and
+    // welcome, history and roster leave in one write instead of two. On a join storm the
+    // system calls are most of the cost (issue 14).
+    const socket = (this.ws as unknown as { _socket?: { cork (): void, uncork (): void } | null })._socket
+    if (socket) {
+      socket.cork()
+      setImmediate(() => socket.uncork())
+    }
     if (!this.isText) this.#send(JSON.stringify(obj))
   }
 
