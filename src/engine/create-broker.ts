@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { LogFn } from '../core/types.js'
 import { Aedes } from 'aedes'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
@@ -39,6 +40,15 @@ function asBuffer (payload: Buffer | string | undefined): Buffer {
 /** A CONNACK refusal: 2 identifier rejected, 3 server unavailable, 4 bad user name or password, 5 not authorized. */
 function connackError (returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+}
+
+/**
+ * The IP an MQTT client connects from: the upgrade request's socket for /mqtt, else the
+ * TCP or TLS socket itself. Password checks are limited per address with it.
+ */
+function peerAddress (client: Client): string | undefined {
+  const req = client.req as { socket?: { remoteAddress?: string } } | undefined
+  return req?.socket?.remoteAddress ?? (client.conn as { remoteAddress?: string }).remoteAddress
 }
 
 /** Marks which door an Aedes client came in by (set by the transport right after handle()). */
@@ -203,7 +213,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         return accept()
       }
       if (!username || password === undefined) return done(connackError(5, 'auth is on: log in with a user name and password'), null)
-      auth.checkPassword(username, password.toString('utf8')).then((ok) => {
+      auth.checkPassword(username, password.toString('utf8'), peerAddress(client)).then((ok) => {
         if (!ok) return done(connackError(4, 'bad user name or password'), null)
         tagged[VERIFIED] = username
         accept()
@@ -227,6 +237,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         }
       }
       if (!client) return done(new FusionError('ACL_DENIED', 'a publish without a client is not admitted'))
+      // The packet is parsed and nothing else has happened yet: the door has it from here.
+      const at = performance.now()
       const tagged = client as unknown as TaggedClient
       const isWill = isClientWill(client, packet)
       const who = mqttIdentity(client)
@@ -248,6 +260,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       }
       stats.doors[who.door].messagesIn++
       stampOrigin(packet, origin)
+      if (packet.properties) stats.latency.received(packet.properties, who.door, at)
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
       const admitted = deps.admitPublish?.(packet)
       if (admitted) return void admitted.then(() => done(null), (err: Error) => done(err))
@@ -277,6 +290,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     },
     authorizeForward (client: Client, packet: AedesPublishPacket) {
       stats.doors[clientDoor(client)].messagesOut++
+      // Aedes writes this copy in an immediate it queues right after this returns.
+      stats.latency.delivered((packet as { properties?: object }).properties, true)
       return packet
     }
   })
