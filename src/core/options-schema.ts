@@ -200,6 +200,12 @@ export const OPTIONS = {
     default: undefined, unset: 'same origin only',
     help: 'other page origins (https://host:port, comma-separated, or a star for any) that may open /ws and /mqtt and post to the API'
   },
+  trustProxy: {
+    // Behind HAProxy every client has the proxy's address: one cap for all of them.
+    type: 'string', flag: 'trust-proxy', env: 'FUSION_TRUST_PROXY', group: 'security', arg: 'LIST',
+    default: undefined, unset: 'no proxy is trusted: the address is always the peer\'s',
+    help: 'proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For (HTTP, upgrades) and PROXY protocol v1/v2 (MQTT/TCP) name the client'
+  },
   tlsCert: {
     type: 'string', flag: 'tls-cert', env: 'FUSION_TLS_CERT', group: 'security', arg: 'FILE',
     default: undefined, unset: 'TLS off',
@@ -258,6 +264,18 @@ export const OPTIONS = {
     default: 30 * SECOND, min: 100, max: 3600 * SECOND,
     help: 'milliseconds between WebSocket pings; a peer that misses one is dropped',
     stops: 'dead `/ws` and `/mqtt` peers (power cut, NAT timeout): pinged each interval, dropped when they missed one, so within two intervals'
+  },
+  presenceIntervalMs: {
+    type: 'int', flag: 'presence-interval-ms', env: 'FUSION_PRESENCE_INTERVAL_MS', group: 'limits', arg: 'MS', unit: 'ms',
+    default: 250, min: 10, max: 10 * SECOND,
+    help: 'milliseconds over which presence changes are gathered into one frame for every /ws client',
+    stops: 'a join storm costing N x N frames: each interval, every `/ws` client with presence gets at most one `presence-batch` frame (or a few `presence` frames, docs/PROTOCOL.md), whatever the number of joins'
+  },
+  presenceRoster: {
+    type: 'int', flag: 'presence-roster', env: 'FUSION_PRESENCE_ROSTER', group: 'limits', arg: 'N',
+    default: 50, min: 0, max: 1000,
+    help: 'clients listed in a presence-batch frame (the most recent); the count covers everyone',
+    stops: 'a roster as large as the room sent to every client on every join; the rest is paged with `GET /api/presence`'
   },
   maxConnections: {
     type: 'int', flag: 'max-connections', env: 'FUSION_MAX_CONNECTIONS', group: 'limits', arg: 'N',

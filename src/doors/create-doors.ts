@@ -28,7 +28,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
   const { broker, bridge, history, presence, cluster, store, upstream } = engine
   const meter = new ByteMeter(stats)
   const hub = new Hub({ options, bridge, history, reads: engine.reads, presence, acl: policy.acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
-  const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
+  const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark, trustProxy: policy.trustProxy }
   const mqttWs = createMqttWsServer(mqttDeps)
   // Event-loop lag for /metrics and /api/stats: how long one input or task holds every connection.
   const loopLag = new LoopLagMonitor()
@@ -50,6 +50,8 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
       return { ready: !life.closing && (cluster?.ready ?? true), detail: c ? { ...detail, redis: c.redis, node: c.node, nodes: c.nodes } : detail }
     },
     policy: new HttpPolicy({ auth: policy.auth, msgRate: options.msgRate, allowedOrigins: policy.allowedOrigins, secure: policy.tls !== undefined, originCheck: policy.originCheck, metricsToken: options.metricsToken }),
+    presence,
+    trustProxy: policy.trustProxy,
     https: policy.tls
   })
   // Same limits as the other doors; it reaches no topic (docs/PROTOCOL.md, the echo door).
