@@ -28,3 +28,15 @@ export function corkUntilNextTick (ws: WebSocket): void {
   socket.cork()
   process.nextTick(uncork, ws, socket)
 }
+
+/**
+ * Holds a WebSocket's socket writes to the end of this turn of the event loop (not just
+ * this tick): what is read from memory meanwhile (a joining client's history and roster)
+ * leaves in the same write as the frame before it.
+ */
+export function corkUntilNextTurn (ws: WebSocket): void {
+  const socket = wsSocket(ws)
+  if (!socket) return
+  socket.cork()
+  setImmediate(() => socket.uncork())
+}

@@ -4,7 +4,7 @@ import { WS_CLOSE } from '../../core/errors.js'
 import type { Sink } from '../../engine/bridge.js'
 import type { FusionMessage } from '../../engine/message.js'
 import type { HistoryRecord, RateGate } from '../../core/types.js'
-import { corkUntilNextTick } from '../ws-cork.js'
+import { corkUntilNextTick, corkUntilNextTurn } from '../ws-cork.js'
 
 export type Format = 'json' | 'text'
 
@@ -105,11 +105,7 @@ export class HubSession implements Sink {
     // tick: the history and the roster, read from memory, are usually ready by then, and
     // welcome, history and roster leave in one write instead of two. On a join storm the
     // system calls are most of the cost (issue 14).
-    const socket = (this.ws as unknown as { _socket?: { cork (): void, uncork (): void } | null })._socket
-    if (socket) {
-      socket.cork()
-      setImmediate(() => socket.uncork())
-    }
+    corkUntilNextTurn(this.ws)
     if (!this.isText) this.#send(JSON.stringify(obj))
   }
 
