@@ -6,7 +6,7 @@
  * (the profile is written on a clean exit) and prints where the CPU went, by
  * function and by module.
  *
- *   node bench/profile.mjs [--target gateway|aedes|wsb] [--pub mqtt-ws] [--sub mqtt-ws] [--scenario fanout|fanin|rate|connect] [--duration 5] [--count 2000] [--top 25]
+ *   node bench/profile.mjs [--target gateway|aedes|wsb] [--pub mqtt-ws] [--sub mqtt-ws] [--scenario fanout|fanin|rate|connect] [--qos 0|1] [--duration 5] [--count 2000] [--top 25]
  *
  * Doors: mqtt, mqtt-ws, ws. The .cpuprofile is kept in bench/results/ for Chrome
  * DevTools or speedscope.
@@ -50,7 +50,7 @@ const urls = await new Promise((resolve, reject) => {
 const url = (/** @type {string} */ door) => (door === 'ws' && target === 'gateway' ? `${urls.ws}?presence=0` : String(urls[door]))
 const lgArgs = scenario === 'connect'
   ? ['connect', '--url', url(pubDoor), '--count', val('--count', '2000'), '--hold', '0']
-  : [scenario, '--pub', url(pubDoor), '--sub', url(subDoor), '--duration', duration]
+  : [scenario, '--pub', url(pubDoor), '--sub', url(subDoor), '--duration', duration, ...(argv.includes('--qos') ? ['--qos', val('--qos', '0')] : [])]
 const lgCmd = pinned(pin.loadgen, process.execPath, [join(ROOT, 'bench/loadgen.mjs'), ...lgArgs])
 const lg = spawn(lgCmd.cmd, lgCmd.args, { stdio: ['ignore', 'pipe', 'ignore'] })
 let result = ''

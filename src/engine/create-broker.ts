@@ -5,6 +5,7 @@ import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import memoryPersistence from 'aedes-persistence'
 import { indexRetained } from './retained-index.js'
 import { deliverAtGrantedQos, queueAtGrantedQos, trackSubscriptionChanges } from './overlap-qos.js'
+import { deliverEncodedOnce, trackEncodedFilters } from './fanout/deliver-encoded.js'
 import type { Acl, Door, Identity } from '../core/policy/acl.js'
 import type { Stats } from '../core/stats.js'
 import type { Store } from '../core/store/open-store.js'
@@ -168,7 +169,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // A socket that connects and says nothing holds a slot this long (Aedes: 30 s).
     connectTimeout: 10_000,
     preConnect (client, packet, done) {
-      deliverAtGrantedQos(client)
+      // A clean session's copies are encoded once per message (fanout/deliver-encoded.ts);
+      // a persistent session's stay on Aedes's path with the granted-QoS fix.
+      if (packet.clean) deliverEncodedOnce(client)
+      else deliverAtGrantedQos(client)
       const reason = connectCloseReason(packet)
       if (reason) {
         stats.dropped.badInput++
@@ -286,5 +290,6 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   broker.on('clientError', (client, err) => noisy('warn', `mqtt client ${client.id} dropped: ${err.message}`))
   broker.on('connectionError', (_client, err) => noisy('warn', `mqtt connection dropped before CONNECT: ${err.message}`))
   trackSubscriptionChanges(broker)
+  trackEncodedFilters(broker)
   return broker
 }

@@ -1,0 +1,125 @@
+/**
+ * EVERY PRIVATE PART OF AEDES THAT THE ENCODE-ONCE DELIVERY TOUCHES (issue 15).
+ *
+ * Written for aedes 1.2.0 (lib/client.js, lib/write.js, lib/qos-packet.js,
+ * lib/handlers/subscribe.js). Nothing else in src/engine/fanout/ reads or writes a
+ * private field of Aedes: it calls the functions below. To be folded into
+ * src/engine/internals/ (the one room for library internals, with its version check) at
+ * the merge; the rows are in that room's table format.
+ *
+ * | id | touches | why | upstream | written for |
+ * | --- | --- | --- | --- | --- |
+ * | encode-once-deliver | Client `deliver0`/`deliverQoS` replaced (read by handlers/subscribe.js `addSubs` when a subscription is made, and by `sendRetained`) | one PUBLISH encoding per message written to every subscriber, instead of two `Packet` copies, a `setImmediate` and an mqtt-packet serialisation per subscriber | none filed | aedes 1.2.0 |
+ * | encode-once-conn | Client `conn` read and corked; `connecting`/`connected`/`errored` read | write where and when Aedes's lib/write.js would | none filed | aedes 1.2.0 |
+ * | encode-once-ids | Client `_nextId` read and advanced | QoS 1/2 packet ids from the counter Aedes's QoSPacket uses (1..65535, wrapping to 1) | none filed | aedes 1.2.0 |
+ * | encode-once-dedupe | Client `duplicates` read and written | a message that reaches the client through overlapping subscriptions goes out once (lib/client.js `dedupe`) | none filed | aedes 1.2.0 |
+ * | encode-once-subs | Client `subscriptions` read | granted QoS: min(published, highest matching granted QoS) [MQTT-3.3.5-1] | moscajs/aedes#1074 | aedes 1.2.0 |
+ * | encode-once-drain | Client `waitForDrain()` and `_onError()` called | back-pressure and a write to a closed client handled as lib/write.js and deliver0 do | none filed | aedes 1.2.0 |
+ * | encode-once-forward | Aedes `authorizeForward` called (the hook given to createBroker) | the per-delivery hook (stats) still runs once per copy, as in deliver0/deliverQoS | none filed | aedes 1.2.0 |
+ */
+import type { Client } from 'aedes'
+import type { Duplex } from 'node:stream'
+
+/** A packet as Aedes hands it to a client's deliver functions (an aedes-packet `Packet`). */
+export interface AedesDelivery {
+  cmd?: string
+  topic: string
+  payload: Buffer | string
+  qos: number
+  retain: boolean
+  dup?: boolean
+  brokerId?: string | null
+  brokerCounter?: number
+  clientId?: string
+  /** MQTT 5 no-local; Aedes 1.2 speaks 3.1/3.1.1 only, kept for parity with deliver0. */
+  nl?: boolean
+}
+
+export type Deliver = (packet: AedesDelivery, cb: () => void) => void
+
+interface ClientInside {
+  id: string
+  conn: Duplex
+  connecting: boolean
+  connected: boolean
+  errored: boolean
+  _nextId: number
+  subscriptions: Record<string, { qos: number } | undefined>
+  duplicates: Record<string, number | undefined>
+  deliver0: Deliver
+  deliverQoS: Deliver
+  broker: { authorizeForward: (client: Client, packet: AedesDelivery) => AedesDelivery | null | undefined | false }
+  waitForDrain (callback: (err?: Error | null) => void): void
+  _onError (err: Error): void
+}
+
+const inside = (client: Client): ClientInside => client as unknown as ClientInside
+
+/** Aedes's own deliver functions of `client`, as its constructor made them. */
+export function stockDeliver (client: Client): { deliver0: Deliver, deliverQoS: Deliver } {
+  const c = inside(client)
+  return { deliver0: c.deliver0, deliverQoS: c.deliverQoS }
+}
+
+/**
+ * Makes `deliver0` and `deliverQoS` of `client` the given functions. Aedes reads them when
+ * a subscription is made (handlers/subscribe.js), so this must run before the first one:
+ * in preConnect.
+ */
+export function replaceDeliver (client: Client, deliver0: Deliver, deliverQoS: Deliver): void {
+  const c = inside(client)
+  c.deliver0 = deliver0
+  c.deliverQoS = deliverQoS
+}
+
+/** The byte stream of `client` (the socket, or the MQTT/WS Duplex). */
+export function clientConn (client: Client): Duplex { return inside(client).conn }
+
+/** True when lib/write.js would write to this client (CONNECT seen, not closed). */
+export function clientWritable (client: Client): boolean {
+  const c = inside(client)
+  return c.connecting || c.connected
+}
+
+/** True once Aedes has seen an error on this client (it is being torn down). */
+export function clientErrored (client: Client): boolean { return inside(client).errored }
+
+/** The next outgoing packet id of `client`, from Aedes's counter (lib/qos-packet.js). */
+export function nextPacketId (client: Client): number {
+  const c = inside(client)
+  const id = c._nextId
+  c._nextId = id >= 65535 ? 1 : id + 1
+  return id
+}
+
+/**
+ * Aedes's dedupe (lib/client.js): false when this client already got the message (same
+ * broker id, counter not above the last sent); true otherwise, and then it is recorded.
+ */
+export function firstCopy (client: Client, packet: AedesDelivery): boolean {
+  const id = packet.brokerId
+  if (!id) return true
+  const dups = inside(client).duplicates
+  const counter = packet.brokerCounter ?? 0
+  if ((dups[id] ?? 0) >= counter) return false
+  dups[id] = counter
+  return true
+}
+
+/** The client's subscriptions: filter -> granted QoS (a null-prototype object). */
+export function clientSubscriptions (client: Client): Readonly<Record<string, { readonly qos: number } | undefined>> {
+  return inside(client).subscriptions
+}
+
+/** Runs the broker's authorizeForward hook for one copy; the packet to send, or a falsy value to skip it. */
+export function authorizeForward (client: Client, packet: AedesDelivery): AedesDelivery | null | undefined | false {
+  return inside(client).broker.authorizeForward(client, packet)
+}
+
+/** Waits for 'drain' as lib/write.js does (with the broker's drainTimeout). */
+export function waitForDrain (client: Client, callback: () => void): void {
+  inside(client).waitForDrain(() => callback())
+}
+
+/** Tears the client down for `err`, as deliver0 does when its write fails. */
+export function failClient (client: Client, err: Error): void { inside(client)._onError(err) }
