@@ -25,6 +25,7 @@ const USERNAME = Symbol('fusion.username')
 const VERIFIED = Symbol('fusion.verifiedUser')
 const RAW_ID = Symbol('fusion.rawClientId')
 const RATE = Symbol('fusion.rate')
+const WHO = Symbol('fusion.identity')
 
 interface TaggedClient {
   [DOOR]?: Door
@@ -32,6 +33,7 @@ interface TaggedClient {
   [VERIFIED]?: string
   [RAW_ID]?: string
   [RATE]?: { take (): RateVerdict }
+  [WHO]?: Identity
   will?: unknown
 }
 
@@ -231,7 +233,9 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       if (!client) return done(new FusionError('ACL_DENIED', 'a publish without a client is not admitted'))
       const tagged = client as unknown as TaggedClient
       const isWill = packet === tagged.will
-      const who = mqttIdentity(client)
+      // Fixed once CONNECT is through (the door is tagged at handle(), the user proved in
+      // authenticate): built once per client, not once per message.
+      const who = (tagged[WHO] ??= mqttIdentity(client))
       let origin
       try {
         const ok = admit({
