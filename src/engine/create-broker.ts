@@ -5,7 +5,8 @@ import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import memoryPersistence from 'aedes-persistence'
 import { indexRetained } from './retained-index.js'
 import { deliverAtGrantedQos, queueAtGrantedQos, trackSubscriptionChanges } from './overlap-qos.js'
-import { deliverEncodedOnce, trackEncodedFilters } from './fanout/deliver-encoded.js'
+import { deliverEncodedOnce, sentUnstored, trackEncodedFilters } from './fanout/deliver-encoded.js'
+import { skipAckLookups } from './fanout/aedes-private.js'
 import type { Acl, Door, Identity } from '../core/policy/acl.js'
 import type { Stats } from '../core/stats.js'
 import type { Store } from '../core/store/open-store.js'
@@ -149,6 +150,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     persistence = local
   }
   queueAtGrantedQos(persistence)
+  skipAckLookups(persistence, sentUnstored)
   broker = await Aedes.createBroker({
     id: deps.id,
     mq: deps.mq,

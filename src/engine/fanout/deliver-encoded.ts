@@ -60,11 +60,45 @@ export function deliverEncodedOnce (client: Client): void {
     const qos = Math.min(out.qos, granted)
     const conn = clientConn(client)
     corkUntilFlush(conn)
-    const ok = qos === 0 ? conn.write(enc.qos0()) : enc.writeWithId(conn, qos as 1 | 2, nextPacketId(client))
+    let ok: boolean
+    if (qos === 0) {
+      ok = conn.write(enc.qos0())
+    } else {
+      const id = nextPacketId(client)
+      markUnstored(client, id)
+      ok = enc.writeWithId(conn, qos as 1 | 2, id)
+    }
     if (!ok && !conn.destroyed && !clientErrored(client)) waitForDrain(client, cb)
     else later(cb)
   }
   replaceDeliver(client, deliver, deliver)
+}
+
+const UNSTORED = Symbol('fusion.unstoredIds')
+type WithIds = Client & { [UNSTORED]?: Uint8Array | undefined }
+
+/**
+ * Which packet ids of a client's QoS 1/2 copies went out from here without being stored
+ * (a clean session's never are): one bit per id, 8 KiB per client that receives QoS 1/2,
+ * whatever it leaves unacknowledged.
+ */
+function markUnstored (client: Client, id: number): void {
+  const bits = ((client as WithIds)[UNSTORED] ??= new Uint8Array(8192))
+  bits[id >> 3] = (bits[id >> 3] as number) | (1 << (id & 7))
+}
+
+/**
+ * True (once) when `id` is a copy this path sent to `client` without storing it: its
+ * PUBACK or PUBCOMP has nothing to clear in the store. Installed with skipAckLookups.
+ */
+export function sentUnstored (client: Client, id: number): boolean {
+  const bits = (client as WithIds)[UNSTORED]
+  if (!bits || id < 0 || id > 65535) return false
+  const mask = 1 << (id & 7)
+  const byte = bits[id >> 3] as number
+  if (!(byte & mask)) return false
+  bits[id >> 3] = byte & ~mask
+  return true
 }
 
 const FILTERS = Symbol('fusion.encodedFilters')
