@@ -9,6 +9,7 @@ import type { GatewayUrls } from './doors/door.js'
 import { createDoors } from './doors/create-doors.js'
 import { createEngine } from './engine/create-engine.js'
 import { reconcileMqttClients } from './engine/reconcile.js'
+import { checkLibraryVersions } from './engine/internals/index.js'
 
 export type { LogFn } from './core/types.js'
 export type { GatewayUrls } from './doors/door.js'
@@ -40,6 +41,7 @@ const URL_KEYS: ReadonlyArray<keyof GatewayUrls> = ['http', 'ws', 'mqtt-ws', 'mq
 export async function createGateway (input: Partial<Record<keyof GatewayOptions, unknown>> = {}, extras: CreateGatewayExtras = {}): Promise<Gateway> {
   const options = resolveOptions(input)
   const log = extras.log ?? (() => {})
+  checkLibraryVersions({ allowUntested: options.allowUntestedLibs, log })
   const stats = new Stats()
   const policy = createPolicy(options, stats, log, extras.acl)
   const life = new Lifecycle(log)

@@ -1,7 +1,7 @@
 // The chat page: one room at a time over the /ws hub, history on join, presence,
 // reconnect without repeats. All text reaches the page through textContent.
 
-import { el, byId, viaLabel, clockTime, nearBottom } from './dom.js'
+import { el, byId, viaLabel, clockTime, safeDate, nearBottom } from './dom.js'
 import { ensureName, cleanName, writeNameCookie } from './name.js'
 import { HubSocket } from './hub-socket.js'
 
@@ -117,7 +117,7 @@ function addMessage (m) {
     el('div', { className: 'meta' },
       el('span', { className: 'from', testid: 'message-from' }, String(m.from ?? '?')),
       el('span', { className: 'via', testid: 'message-via', title: `arrived through ${via || 'an unknown door'}` }, viaLabel(via)),
-      el('time', { datetime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString(), testid: 'message-time' }, clockTime(m.ts))),
+      el('time', { datetime: safeDate(m.ts)?.toISOString() ?? '', title: safeDate(m.ts)?.toLocaleString() ?? 'no valid time', testid: 'message-time' }, clockTime(m.ts))),
     el('p', { className: 'text', testid: 'message-text' }, text))
   const stick = nearBottom(ui.messages)
   // Walk back from the end: nearly every message is the newest.

@@ -45,9 +45,20 @@ export function viaLabel (via) {
   return Object.hasOwn(VIA_LABEL, via) ? VIA_LABEL[/** @type {keyof typeof VIA_LABEL} */ (via)] : via
 }
 
-/** @param {number} ts */
+/**
+ * A frame's `ts` as a Date, or undefined when it is not a time a Date can hold: a frame
+ * may carry anything (1e20 made `toISOString()` throw and stopped the history).
+ * @param {unknown} ts
+ */
+export function safeDate (ts) {
+  const d = typeof ts === 'number' ? new Date(ts) : undefined
+  return d && Number.isFinite(d.getTime()) ? d : undefined
+}
+
+/** @param {unknown} ts */
 export function clockTime (ts) {
-  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
+  const d = safeDate(ts)
+  return d ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }) : '--:--:--'
 }
 
 /** Whether a scroll box sits at (or within a few pixels of) its bottom. */

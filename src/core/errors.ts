@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   PORT_IN_USE: { status: 500, doc: 'a door could not listen on its port' },
   STORE_LOCKED: { status: 500, doc: 'the data directory is in use by another gateway' },
   STORE_UNUSABLE: { status: 500, doc: 'the data directory cannot be created, written or opened' },
+  UNTESTED_LIBRARY: { status: 500, doc: 'an installed library whose internals the engine patches is not the version the patches were written for' },
   INTERNAL: { status: 500, doc: 'an unexpected failure; the client sees only this code, the log keeps the cause' }
 } as const satisfies Record<string, CodeInfo>
 

@@ -272,6 +272,12 @@ export const OPTIONS = {
     type: 'string', flag: 'server-name', env: 'FUSION_SERVER_NAME', group: 'process', arg: 'NAME',
     default: `${NAME}/${VERSION}`, shown: 'mqtt-fusion/VERSION (package.json)',
     help: 'name sent in the server field of the welcome frame'
+  },
+  allowUntestedLibs: {
+    // The engine patches private parts of Aedes, ws, mqtt-packet... (src/engine/internals/).
+    type: 'boolean', flag: 'allow-untested-libs', env: 'FUSION_ALLOW_UNTESTED_LIBS', group: 'process',
+    default: false,
+    help: 'start even when Aedes, ws, mqtt-packet or a persistence is not the version the engine was tested with (a warning instead of UNTESTED_LIBRARY)'
   }
 } as const satisfies Record<string, OptionSpec>
 

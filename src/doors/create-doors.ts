@@ -10,6 +10,7 @@ import type { Door } from './door.js'
 import { startHeartbeat } from './heartbeat.js'
 import { buildApp } from './http/app.js'
 import { createHttpDoor } from './http/door.js'
+import { HttpPolicy } from './http/http-policy.js'
 import { createMqttTcpDoor } from './mqtt-tcp/door.js'
 import { createMqttWsServer } from './mqtt-ws/mqtt-ws.js'
 import { attachUpgradeRouter } from './upgrade-router.js'
@@ -24,13 +25,14 @@ import { Hub } from './ws-hub/hub.js'
 export async function createDoors (options: Readonly<GatewayOptions>, policy: GatewayPolicy, engine: Engine, stats: Stats, log: LogFn, life: Lifecycle): Promise<Door[]> {
   const { broker, bridge, history, presence, cluster, store } = engine
   const meter = new ByteMeter(stats)
-  const hub = new Hub({ options, bridge, history, presence, acl: policy.acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
+  const hub = new Hub({ options, bridge, history, reads: engine.reads, presence, acl: policy.acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
   const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
   const mqttWs = createMqttWsServer(mqttDeps)
   const app = await buildApp({
     options,
     bridge,
     history,
+    reads: engine.reads,
     acl: policy.acl,
     admit: policy.admit,
     stats,
@@ -40,7 +42,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
       const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }
       return { ready: !life.closing && (cluster?.ready ?? true), detail: c ? { ...detail, redis: c.redis, node: c.node, nodes: c.nodes } : detail }
     },
-    policy: policy.http,
+    policy: new HttpPolicy({ auth: policy.auth, msgRate: options.msgRate, allowedOrigins: policy.allowedOrigins, secure: policy.tls !== undefined }),
     https: policy.tls
   })
   attachUpgradeRouter(app.server as HttpServer, {

@@ -1,13 +1,13 @@
 import type { WebSocket } from 'ws'
+import { wsSocket } from '../engine/internals/index.js'
 
 interface Corkable { cork (): void, uncork (): void }
 
-const CORKED = Symbol('fusion.corked')
+// WebSockets whose socket is corked until the end of this tick.
+const corked = new WeakSet<WebSocket>()
 
-interface Flagged { [CORKED]?: boolean, _socket?: Corkable | null }
-
-function uncork (ws: Flagged, socket: Corkable): void {
-  ws[CORKED] = false
+function uncork (ws: WebSocket, socket: Corkable): void {
+  corked.delete(ws)
   socket.uncork()
 }
 
@@ -21,11 +21,10 @@ function uncork (ws: Flagged, socket: Corkable): void {
  * are unchanged; `bufferedAmount` still counts what waits.
  */
 export function corkUntilNextTick (ws: WebSocket): void {
-  const w = ws as unknown as Flagged
-  if (w[CORKED]) return
-  const socket = w._socket
+  if (corked.has(ws)) return
+  const socket = wsSocket(ws)
   if (!socket) return
-  w[CORKED] = true
+  corked.add(ws)
   socket.cork()
-  process.nextTick(uncork, w, socket)
+  process.nextTick(uncork, ws, socket)
 }

@@ -1,10 +1,11 @@
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import { FusionError } from '../core/errors.js'
 import type { HistoryStore } from '../core/history/history-store.js'
-import { wildcardSkipsDollar } from '../core/topics/topic-rules.js'
-import { FilterSet } from '../core/topics/single-match.js'
+import { wildcardSkipsDollar } from '../core/topics/topic-match.js'
+import { FilterSet } from '../core/topics/filter-set.js'
 import { decodePacket, type FusionMessage, type RawPacket } from './message.js'
 import { readOrigin, stampOrigin, type Origin } from '../core/origin.js'
+import { brokerPersistence } from './internals/index.js'
 
 /** Something that receives messages: a hub session, the presence tracker, the history. */
 export interface Sink {
@@ -152,9 +153,8 @@ export class Bridge {
   /** Retained messages matching `filter`, decoded as replays (retain: true). */
   async retained (filter: string): Promise<FusionMessage[]> {
     const out: FusionMessage[] = []
-    const stream = (this.#broker as unknown as { persistence: { createRetainedStream (p: string): AsyncIterable<RawPacket> } })
-      .persistence.createRetainedStream(filter)
-    for await (const packet of stream) {
+    for await (const item of brokerPersistence(this.#broker).createRetainedStream(filter)) {
+      const packet = item as RawPacket
       if (wildcardSkipsDollar(filter, packet.topic)) continue
       out.push(decodePacket(packet, { retained: true }))
     }

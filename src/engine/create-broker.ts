@@ -1,12 +1,10 @@
 import type { LogFn } from '../core/types.js'
 import { Aedes } from 'aedes'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
-import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
-import memoryPersistence from 'aedes-persistence'
 import { indexRetained } from './retained-index.js'
+import { brokerPersistence, createEmbeddedPersistence, isClientWill, pendingWill, skipAckLookups } from './internals/index.js'
 import { deliverAtGrantedQos, queueAtGrantedQos, trackSubscriptionChanges } from './overlap-qos.js'
 import { deliverEncodedOnce, sentUnstored, trackEncodedFilters } from './fanout/deliver-encoded.js'
-import { skipAckLookups } from './fanout/aedes-private.js'
 import type { Acl, Door, Identity } from '../core/policy/acl.js'
 import type { Stats } from '../core/stats.js'
 import type { Store } from '../core/store/open-store.js'
@@ -35,7 +33,6 @@ interface TaggedClient {
   [RAW_ID]?: string
   [RATE]?: { take (): RateVerdict }
   [WHO]?: Identity
-  will?: unknown
 }
 
 function asBuffer (payload: Buffer | string | undefined): Buffer {
@@ -110,7 +107,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
 
   /** Why `client`'s will cannot be kept, or undefined (and then it is stamped). */
   const checkWill = (client: Client): string | undefined => {
-    const will = (client as unknown as { _will?: PublishPacket | null })._will
+    const will = pendingWill(client)
     if (!will) return undefined
     const who = mqttIdentity(client)
     const name = clientUsername(client) ?? who.clientId
@@ -129,7 +126,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
    * nothing to be admitted as: its submission is refused by the ACL-free rule below.
    */
   const storedWillOf = (client: Client | null, packet: PublishPacket): Submission | FusionError | undefined => {
-    if (client && packet === (client as unknown as TaggedClient).will) return undefined
+    if (client && isClientWill(client, packet)) return undefined
+    // Only the persistence's will records carry `brokerId` (putWill sets it): a packet off
+    // the wire never does, whatever properties it claims, so it cannot pose as a will.
+    if (client && (packet as { brokerId?: unknown }).brokerId === undefined) return undefined
     const stamp = readOrigin(packet)
     if (client && stamp?.door === undefined) return undefined
     if (stamp?.door === undefined) return new FusionError('NOT_AUTHORIZED', 'a stored will without the identity of its client')
@@ -139,14 +139,15 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const dropStoredWill = (packet: PublishPacket): void => {
     const raw = packet as PublishPacket & { clientId?: string, brokerId?: string }
     if (!broker || raw.clientId === undefined) return
-    ;(broker as unknown as { persistence: { delWill (c: unknown): Promise<unknown> } }).persistence.delWill({ id: raw.clientId, brokerId: raw.brokerId } as never).catch(() => {})
+    brokerPersistence(broker).delWill({ id: raw.clientId, brokerId: raw.brokerId }).catch(() => {})
   }
 
   let persistence = deps.persistence
   if (!persistence) {
     // The embedded store, with the retained index in front (see retained-index.ts).
-    const local = deps.store.onDisk ? new AsyncLevelPersistence(deps.store.db) : (memoryPersistence as unknown as () => unknown)()
-    await indexRetained(local as never, deps.store.onDisk ? deps.store.db : undefined)
+    const db = deps.store.onDisk ? deps.store.db : undefined
+    const local = createEmbeddedPersistence(db)
+    await indexRetained(local, db)
     persistence = local
   }
   queueAtGrantedQos(persistence)
@@ -234,7 +235,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       }
       if (!client) return done(new FusionError('ACL_DENIED', 'a publish without a client is not admitted'))
       const tagged = client as unknown as TaggedClient
-      const isWill = packet === tagged.will
+      const isWill = isClientWill(client, packet)
       // Fixed once CONNECT is through (the door is tagged at handle(), the user proved in
       // authenticate): built once per client, not once per message.
       const who = (tagged[WHO] ??= mqttIdentity(client))

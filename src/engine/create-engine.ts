@@ -7,6 +7,7 @@ import type { LogFn } from '../core/types.js'
 import { HistoryLog } from '../core/history/history-log.js'
 import type { HistoryStore } from '../core/history/history-store.js'
 import { loggedTopics } from '../core/history/logged-topics.js'
+import { ReadGate } from '../core/history/history-page.js'
 import { openStore, type Store } from '../core/store/open-store.js'
 import { Bridge } from './bridge.js'
 import { createCluster, type Cluster } from './cluster/cluster.js'
@@ -23,6 +24,8 @@ export interface Engine {
   readonly bridge: Bridge
   readonly presence: PresenceTracker
   readonly cluster: Cluster | undefined
+  /** The gateway-wide limit on parallel history reads (replays, history frames, /api/history). */
+  readonly reads: ReadGate
 }
 
 /** Builds the engine, registering each part's stop in `life` as it is built. */
@@ -42,7 +45,7 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
     ...(cluster ? { id: cluster.nodeId, mq: cluster.mq, persistence: cluster.persistence, admitPublish: (p: { qos: number }) => cluster.admitMqtt(p) } : {})
   })
   life.add('broker', () => new Promise<void>((resolve) => broker.close(() => resolve())))
-  cluster?.attach(broker as unknown as { brokers: Record<string, number> })
+  cluster?.attach(broker)
   const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
   if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
   life.add('bridge', () => bridge.close())
@@ -54,5 +57,5 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
   cluster?.onRecovered(() => { void presence.reannounce() })
   cluster?.onNodeGone((clientId, name, via) => presence.announce(clientId, 'offline', name, via))
   life.add('presence watch', watchMqttPresence(broker, presence))
-  return { store, history, broker, bridge, presence, cluster }
+  return { store, history, broker, bridge, presence, cluster, reads: new ReadGate() }
 }

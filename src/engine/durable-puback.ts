@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream'
-import mqttPacket from 'mqtt-packet'
+import { gatePacketWrites, type PacketWrite } from './internals/index.js'
 
 /**
  * Holds an MQTT QoS 1 PUBACK until the message is durable.
@@ -8,48 +8,39 @@ import mqttPacket from 'mqtt-packet'
  * (lib/handlers/publish.js), so a broker killed between the two has acknowledged a
  * message it never stored for offline persistent sessions: the publisher will not
  * resend it [MQTT-4.3.2-2 puts the message in the receiver's hands on PUBACK].
- * Aedes writes every packet through mqtt-packet's writeToStream(packet, client.conn);
- * for the connections of our own doors, a PUBACK whose message is still being stored
- * is parked here and written once Aedes's `published` hook (which runs after the
- * retained store and the offline enqueue) and the history log say it is stored.
+ * Every packet Aedes writes passes the gate below (internals: held-puback); for the
+ * connections of our own doors, a PUBACK whose message is still being stored is parked
+ * here and written once Aedes's `published` hook (which runs after the retained store
+ * and the offline enqueue) and the history log say it is stored.
  * Other streams and packet types pass untouched.
  */
-interface Pending { held?: { packet: unknown, opts: unknown } | undefined, released: boolean, failed: boolean }
-
-type WriteToStream = (packet: unknown, stream: Duplex, opts?: unknown) => boolean
+interface Pending { held?: PacketWrite | undefined, released: boolean }
 
 const gated = new WeakMap<object, Map<number, Pending>>()
-let installed = false
-let original: WriteToStream | undefined
 
-function install (): void {
-  if (installed) return
-  installed = true
-  const lib = mqttPacket as unknown as { writeToStream: WriteToStream }
-  original = lib.writeToStream
-  const write = original
-  lib.writeToStream = function gatedWriteToStream (packet: unknown, stream: Duplex, opts?: unknown): boolean {
-    const p = packet as { cmd?: string, messageId?: number }
-    if (p.cmd === 'puback' && typeof p.messageId === 'number') {
-      const entry = gated.get(stream)?.get(p.messageId)
-      if (entry && !entry.released) {
-        entry.held = { packet, opts }
-        return true
-      }
-      if (entry) gated.get(stream)?.delete(p.messageId)
-    }
-    return write.call(this, packet, stream, opts)
+/** Keeps a PUBACK whose message is not stored yet; lets everything else through. */
+function holdUnstoredPuback (write: PacketWrite): boolean {
+  const { packet, stream } = write
+  if (packet.cmd !== 'puback' || typeof packet.messageId !== 'number') return false
+  const map = gated.get(stream)
+  const entry = map?.get(packet.messageId)
+  if (!map || !entry) return false
+  if (!entry.released) {
+    entry.held = write
+    return true
   }
+  map.delete(packet.messageId)
+  return false
 }
 
 export class PubackGate {
-  constructor () { install() }
+  constructor () { gatePacketWrites(holdUnstoredPuback) }
 
   /** A QoS 1 PUBLISH with `messageId` arrived on `conn`: its PUBACK waits for release(). */
   expect (conn: object, messageId: number): void {
     let map = gated.get(conn)
     if (!map) { map = new Map(); gated.set(conn, map) }
-    map.set(messageId, { released: false, failed: false })
+    map.set(messageId, { released: false })
   }
 
   /**
@@ -68,7 +59,7 @@ export class PubackGate {
     entry.released = true
     if (entry.held) {
       map.delete(messageId)
-      if (!conn.destroyed) (original as WriteToStream)(entry.held.packet, conn, entry.held.opts)
+      if (!conn.destroyed) entry.held.send()
     }
   }
 }

@@ -2,8 +2,10 @@ import type { Aedes, Client } from 'aedes'
 import type { PresenceTracker } from './presence.js'
 import { clientUsername } from './create-broker.js'
 import { cleanName } from '../core/admit.js'
+import { disconnectedCleanly, willTopic } from './internals/index.js'
 
-const PRESENCE_WILL = Symbol('fusion.presenceWill')
+// Clients whose own will is on their presence topic.
+const ownPresenceWill = new WeakSet<Client>()
 
 /**
  * Publishes `presence/<clientId>` for MQTT clients. A device whose own will is on its
@@ -15,14 +17,12 @@ export function watchMqttPresence (broker: Aedes, presence: PresenceTracker): ()
     // Aedes emits clientReady at the end of its connect series, after CONNACK is out: a
     // client that is already gone (a denied publish, a quick connect-publish-disconnect)
     // has had its clientDisconnect, and an "online" now would be retained for ever.
-    if ((client as unknown as { closed?: boolean }).closed) return
-    const will = (client as unknown as { will?: { topic?: string } | null }).will
-    ;(client as unknown as Record<symbol, boolean>)[PRESENCE_WILL] = will?.topic === `presence/${client.id}`
+    if (client.closed) return
+    if (willTopic(client) === `presence/${client.id}`) ownPresenceWill.add(client)
     presence.announce(client.id, 'online', cleanName(clientUsername(client)) ?? client.id, 'mqtt').catch(() => {})
   }
   const onGone = (client: Client): void => {
-    const cleanly = (client as unknown as { _disconnected?: boolean })._disconnected === true
-    if ((client as unknown as Record<symbol, boolean>)[PRESENCE_WILL] && !cleanly) return
+    if (ownPresenceWill.has(client) && !disconnectedCleanly(client)) return
     presence.announce(client.id, 'offline', cleanName(clientUsername(client)) ?? client.id, 'mqtt').catch(() => {})
   }
   broker.on('clientReady', onReady)

@@ -1,13 +1,7 @@
 import type { Aedes, Client } from 'aedes'
 import type { Acl } from '../core/policy/acl.js'
 import { mqttIdentity, verifiedUser } from './create-broker.js'
-
-// What Aedes has and its typings do not show: its connected clients by id, their
-// subscriptions by filter, and the persistence.
-interface AedesInside {
-  clients: Record<string, Client>
-  persistence: { removeSubscriptions (client: Client, filters: string[]): Promise<unknown> }
-}
+import { brokerClients, brokerPersistence, clientSubscriptions } from './internals/index.js'
 
 /**
  * After a reload of the users and rules: closes the MQTT clients of users who are gone
@@ -16,10 +10,9 @@ interface AedesInside {
  * a persistent session's stored subscriptions alone, so they are removed there too.
  */
 export function reconcileMqttClients (broker: Aedes, acl: Acl, userGone?: (user: string) => boolean): { closed: number, revoked: number } {
-  const inside = broker as unknown as AedesInside
   let closed = 0
   let revoked = 0
-  for (const client of Object.values(inside.clients)) {
+  for (const client of brokerClients(broker)) {
     const user = verifiedUser(client)
     if (user !== undefined && userGone?.(user)) {
       client.close()
@@ -27,11 +20,11 @@ export function reconcileMqttClients (broker: Aedes, acl: Acl, userGone?: (user:
       continue
     }
     const who = mqttIdentity(client)
-    const denied = Object.keys((client as unknown as { subscriptions: Record<string, unknown> }).subscriptions)
+    const denied = Object.keys(clientSubscriptions(client))
       .filter((filter) => { try { acl.checkSubscribe(who, filter); return false } catch { return true } })
     if (denied.length === 0) continue
     client.unsubscribe(denied as never, () => {})
-    if (!client.clean) inside.persistence.removeSubscriptions(client, denied).catch(() => {})
+    if (!client.clean) brokerPersistence(broker).removeSubscriptions(client, denied).catch(() => {})
     revoked += denied.length
   }
   return { closed, revoked }

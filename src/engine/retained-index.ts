@@ -1,6 +1,5 @@
-import { Readable } from 'node:stream'
-import msgpack from 'msgpack-lite'
 import type { AbstractLevel } from 'abstract-level'
+import { answerRetainedWith, levelRetained, levelRetainedTopics, type RetainedPacket } from './internals/index.js'
 
 /**
  * An index of retained topics in front of Aedes's persistence.
@@ -92,30 +91,19 @@ export class TopicTrie {
   }
 }
 
-interface RetainedPacket { topic: string, payload: Buffer | string, [k: string]: unknown }
-
-interface PersistenceLike {
-  storeRetained (packet: RetainedPacket): Promise<void>
-  createRetainedStream (pattern: string): Readable
-  createRetainedStreamCombi (patterns: string[]): Readable
-}
-
 /**
  * Puts the index in front of `persistence`. With a LevelDB `db` the index holds topic
  * names only and reads each matching message from the store (the key and encoding of
  * aedes-persistence-level); without one it keeps the packets, as the memory
  * persistence does.
  */
-export async function indexRetained (persistence: PersistenceLike, db?: AbstractLevel<any, any, any>): Promise<TopicTrie> {
+export async function indexRetained (persistence: object, db?: AbstractLevel<any, any, any>): Promise<TopicTrie> {
   const trie = new TopicTrie()
   const packets = new Map<string, RetainedPacket>()
   if (db) {
-    // The same range aedes-persistence-level uses: every key under `retained:`.
-    for await (const key of db.keys({ gte: 'retained:', lt: 'retained;' })) trie.add((key as string).slice('retained:'.length))
+    for await (const topic of levelRetainedTopics(db)) trie.add(topic)
   }
-  const store = persistence.storeRetained.bind(persistence)
-  persistence.storeRetained = async (packet: RetainedPacket) => {
-    await store(packet)
+  const stored = (packet: RetainedPacket): void => {
     if (packet.payload.length === 0) {
       trie.remove(packet.topic)
       packets.delete(packet.topic)
@@ -132,12 +120,11 @@ export async function indexRetained (persistence: PersistenceLike, db?: Abstract
           if (p) yield p
           continue
         }
-        const blob = await db.get(`retained:${topic}`, { valueEncoding: 'buffer' }) as Buffer | undefined
-        if (blob !== undefined) yield msgpack.decode(blob) as RetainedPacket
+        const p = await levelRetained(db, topic)
+        if (p !== undefined) yield p
       }
     }
   }
-  persistence.createRetainedStreamCombi = (patterns: string[]) => Readable.from(lookup(patterns))
-  persistence.createRetainedStream = (pattern: string) => Readable.from(lookup([pattern]))
+  answerRetainedWith(persistence, stored, lookup)
   return trie
 }

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { generate, type Packet } from 'mqtt-packet'
 import { startGateway } from '../helpers/gateway.js'
-import { assertHealthy, portOf, prng, RawConn } from './security-helpers.js'
+import { assertHealthy, portOf, prng, RawConn } from '../helpers/security.js'
 
 const SEED = Number(process.env.FUSION_FUZZ_SEED ?? Date.now() % 1_000_000)
 t.comment(`fuzz seed ${SEED} (FUSION_FUZZ_SEED=${SEED} replays it)`)

@@ -9,7 +9,7 @@ import WebSocket from 'ws'
 import mqtt from 'mqtt'
 import { HubClient } from '../helpers/gateway.js'
 import { startCli } from '../helpers/cli.js'
-import { assertHealthy, getJson, portOf, RawConn } from './security-helpers.js'
+import { assertHealthy, getJson, portOf, RawConn } from '../helpers/security.js'
 
 const MB = 1048576
 const PAYLOAD = 64 * 1024

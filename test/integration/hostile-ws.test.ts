@@ -5,7 +5,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import WebSocket from 'ws'
 import { openHub, startGateway } from '../helpers/gateway.js'
-import { assertHealthy, portOf, RawConn } from './security-helpers.js'
+import { assertHealthy, portOf, RawConn } from '../helpers/security.js'
 
 /** A raw WebSocket on /ws: the upgrade by hand, so frames can be anything. */
 async function rawWs (t: { teardown (fn: () => unknown): void }, httpUrl: string): Promise<RawConn> {

@@ -9,7 +9,7 @@ import type { MqttClient } from 'mqtt'
 import WebSocket from 'ws'
 import { openHub, openMqtt, startGateway, nextMqttMessage } from '../helpers/gateway.js'
 import { addUser } from '../../src/core/policy/users.js'
-import { assertHealthy, getJson, postJson } from './security-helpers.js'
+import { assertHealthy, getJson, postJson } from '../helpers/security.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fusion-acl-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

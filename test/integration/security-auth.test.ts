@@ -13,7 +13,7 @@ import { openHub, openMqtt, startGateway, nextMqttMessage } from '../helpers/gat
 import { BIN, PROJECT_DIR, startCli } from '../helpers/cli.js'
 import { addUser } from '../../src/core/policy/users.js'
 import { signToken, SECRET_FILE_NAME } from '../../src/core/policy/token.js'
-import { assertHealthy, getJson, portOf, postJson, RawConn } from './security-helpers.js'
+import { assertHealthy, getJson, portOf, postJson, RawConn } from '../helpers/security.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fusion-auth-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

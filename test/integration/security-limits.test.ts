@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { generate, type Packet } from 'mqtt-packet'
 import WebSocket from 'ws'
 import { openMqtt, startGateway, nextMqttMessage } from '../helpers/gateway.js'
-import { assertHealthy, portOf, postJson, RawConn } from './security-helpers.js'
+import { assertHealthy, portOf, postJson, RawConn } from '../helpers/security.js'
 
 function connectPacket (clientId: string, extra: Record<string, unknown> = {}): Buffer {
   return generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: 30, ...extra } as Packet)

@@ -10,7 +10,7 @@ import mqtt from 'mqtt'
 import WebSocket from 'ws'
 import { HubClient, openHub, requireProgram, startGateway } from '../helpers/gateway.js'
 import { startCli } from '../helpers/cli.js'
-import { assertHealthy, getJson, postJson } from './security-helpers.js'
+import { assertHealthy, getJson, postJson } from '../helpers/security.js'
 
 /** The HTTP status of a WebSocket upgrade to `url` with `headers` (101 when accepted). */
 function upgradeStatus (url: string, headers: Record<string, string>, protocol?: string): Promise<number> {

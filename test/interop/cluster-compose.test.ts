@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PROJECT_DIR } from '../helpers/cli.js'
-import { needs } from './cluster-support.js'
+import { needs } from '../helpers/cluster.js'
 
 const FILE = 'docker-compose.cluster.yml'
 

@@ -3,7 +3,7 @@
 import t from 'tap'
 import mqtt from 'mqtt'
 import { openHub, openMqtt, type HubFrame } from '../helpers/gateway.js'
-import { blockRedis, health, needs, startTwoNodes, until } from './cluster-support.js'
+import { blockRedis, health, needs, startTwoNodes, until } from '../helpers/cluster.js'
 
 if (needs(t, 'redis-server', 'redis-server')) await main()
 

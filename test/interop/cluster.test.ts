@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import mqtt from 'mqtt'
 import type { RunningCli } from '../helpers/cli.js'
 import { openHub, openMqtt, type HubClient, type HubFrame } from '../helpers/gateway.js'
-import { health, needs, startTwoNodes } from './cluster-support.js'
+import { health, needs, startTwoNodes } from '../helpers/cluster.js'
 
 if (needs(t, 'redis-server', 'redis-server')) await main()
 

@@ -8,7 +8,6 @@ import { loadAclFile } from './acl-file.js'
 import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { admitSocket, createUpgradeAdmission, type Refusal } from './connection-admission.js'
-import { HttpPolicy } from '../../doors/http/http-policy.js'
 import { loadTokenSecret } from './token.js'
 import { rateGateFactory } from './token-bucket.js'
 import type { RateGateFactory } from '../types.js'
@@ -30,7 +29,6 @@ export interface GatewayPolicy {
   readonly allowedOrigins: readonly string[]
   /** Certificate and key when TLS is on. */
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | undefined
-  readonly http: HttpPolicy
   /** The upgrade router's admit hook (limits; /mqtt tokens). */
   readonly admitUpgrade: (req: IncomingMessage, door: Door) => Refusal | undefined
   /** Admission of a raw MQTT/TCP or MQTT/TLS socket. */
@@ -96,7 +94,6 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
     rateGate: options.msgRate > 0 ? rateGateFactory(options.msgRate) : undefined,
     allowedOrigins,
     tls,
-    http: new HttpPolicy({ auth, msgRate: options.msgRate, allowedOrigins, secure: tls !== undefined }),
     admitUpgrade: createUpgradeAdmission(guard, auth, refused),
     admitSocket: (socket) => admitSocket(guard, socket, refused),
     identifyHub: ready

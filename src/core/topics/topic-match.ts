@@ -1,8 +1,10 @@
 /**
- * Matching for the ACL, and only for the ACL: Aedes's router stays the one matcher that
- * routes messages. A rule is an MQTT filter; what it is checked against is either a
- * topic name (a publish) or a subscription filter (a subscribe). Every door reaches
- * these functions through the one Acl, so a rule means the same thing everywhere.
+ * The one topic-matching module (MQTT 3.1.1 section 4.7). Aedes's router stays the one
+ * matcher that routes messages; everything else that asks "does this filter match"
+ * asks here: the ACL (a rule against a topic name or a subscription filter), delivery
+ * QoS, the history's logged topics (filter-set.ts) and the retained index's trie
+ * (engine/retained-index.ts). The faster structures are checked against `topicMatches`
+ * by one shared table of cases (test/unit/core/topics/match-cases.ts).
  */
 
 /** An ACL filter split once into its levels, so a check does not split the rule again. */
@@ -12,12 +14,18 @@ export function splitLevels (topic: string): Levels {
   return topic.split('/')
 }
 
-// [MQTT-4.7.2-1] a filter that starts with a wildcard does not match topics starting with
-// `$`, so `topic readwrite #` grants nothing under `$SYS`: that takes a `$` rule of its own.
+/**
+ * [MQTT-4.7.2-1] "The Server MUST NOT match Topic Filters starting with a wildcard
+ * character (# or +) with Topic Names beginning with a $ character": so `topic readwrite
+ * #` grants nothing under `$SYS`, and a `#` subscriber never sees `$SYS` heartbeats.
+ */
+export function wildcardSkipsDollar (filter: string, topic: string): boolean {
+  const c = filter.charCodeAt(0)
+  return (c === 35 /* # */ || c === 43 /* + */) && topic.charCodeAt(0) === 36 /* $ */
+}
+
 function skipsDollar (rule: Levels, target: Levels): boolean {
-  const r = rule[0] as string
-  const t = target[0] as string
-  return (r === '#' || r === '+') && t.charCodeAt(0) === 36 /* $ */
+  return wildcardSkipsDollar(rule[0] as string, target[0] as string)
 }
 
 /**
@@ -61,7 +69,10 @@ export function filtersOverlap (a: Levels, b: Levels): boolean {
   return true
 }
 
-/** String form of ruleCovers, for tests and one-off checks. */
+/**
+ * True when `filter` matches `topic` (a topic name), or, for a filter `target`, covers it.
+ * The reference every faster structure is tested against.
+ */
 export function topicMatches (rule: string, target: string): boolean {
   return ruleCovers(splitLevels(rule), splitLevels(target))
 }

@@ -64,16 +64,6 @@ export function checkTopicFilter (filter: unknown, limits: TopicLimits): string 
   return f
 }
 
-/**
- * [MQTT-4.7.2-1] a filter starting with a wildcard must not match topics starting
- * with `$`. Aedes's router does match them for server-side subscribers, so every
- * server-side deliver function asks this first.
- */
-export function wildcardSkipsDollar (filter: string, topic: string): boolean {
-  const c = filter.charCodeAt(0)
-  return (c === 35 || c === 43) && topic.charCodeAt(0) === 36
-}
-
 /** The room of a `chat/<room>` topic, or undefined for any other topic. */
 export function chatRoomOf (topic: string): string | undefined {
   if (!topic.startsWith('chat/')) return undefined
@@ -85,3 +75,5 @@ export function chatRoomOf (topic: string): string | undefined {
 export function chatTopic (room: string): string {
   return `chat/${room}`
 }
+
+export { wildcardSkipsDollar } from './topic-match.js'

@@ -6,19 +6,22 @@ import fastifyStatic from '@fastify/static'
 import { FusionError } from '../../core/errors.js'
 import type { Bridge } from '../../engine/bridge.js'
 import type { HistoryStore } from '../../core/history/history-store.js'
+import type { ReadGate } from '../../core/history/history-page.js'
 import type { Admit } from '../../core/admit.js'
 import type { Acl } from '../../core/policy/acl.js'
 import type { Stats } from '../../core/stats.js'
 import type { GatewayOptions } from '../../core/options.js'
-import { encodeEnvelope } from '../../core/topics/envelope.js'
-import { checkTopicName, chatRoomOf } from '../../core/topics/topic-rules.js'
-import { renderMetrics } from './metrics.js'
+import { historyRoutes } from './routes/history.js'
+import { loginRoutes } from './routes/login.js'
+import { publishRoutes } from './routes/publish.js'
+import { statusRoutes } from './routes/status.js'
 import type { HttpPolicy } from './http-policy.js'
 
 export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
   readonly bridge: Bridge
   readonly history: HistoryStore
+  readonly reads: ReadGate
   readonly acl: Acl
   readonly admit: Admit
   readonly stats: Stats
@@ -50,7 +53,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     logger: false,
     bodyLimit: options.maxPayload * 2 + 4096,
     // Upgraded sockets are closed by the hub; plain keep-alive ones must not hold close().
-    forceCloseConnections: true
+    forceCloseConnections: true,
+    // Route schemas check types as JSON has them: "1" is not the qos 1, 5 is not a payload.
+    ajv: { customOptions: { coerceTypes: false } }
   })
 
   app.addHook('onSend', async (_req, reply) => {
@@ -83,68 +88,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] })
   await app.register(fastifyStatic, { root: MQTT_DIST, prefix: '/vendor/mqtt/', decorateReply: false })
 
-  app.get('/api/health', async (_req, reply) => {
-    const h = deps.health()
-    return reply.status(h.ready ? 200 : 503).send({ status: h.ready ? 'ok' : 'unavailable', ...h.detail })
-  })
-
-  app.get('/api/stats', async () => stats.snapshot(deps.statsExtra()))
-
-  app.get('/metrics', async (_req, reply) => {
-    reply.type('text/plain; version=0.0.4; charset=utf-8')
-    return renderMetrics(stats, deps.statsExtra())
-  })
-
-  policy?.register(app)
-
-  app.get('/api/history', async (req) => {
-    const caller = policy?.checkRead(req) ?? {}
-    const q = req.query as Record<string, string | undefined>
-    const topic = checkTopicName(q.topic ?? 'chat/lobby', options)
-    acl.checkSubscribe({ clientId: `http-${req.ip}`, username: caller.username, door: 'http' }, topic)
-    const limit = intParam(q.limit, 'limit', options.historyLimit, 1, 10_000)
-    const since = q.since === undefined ? undefined : intParam(q.since, 'since', 0, 0, Number.MAX_SAFE_INTEGER)
-    const messages = since === undefined ? await history.last(topic, limit) : await history.since(topic, since, limit)
-    return { topic, messages, lastSeq: history.lastSeq(topic) }
-  })
-
-  app.post('/api/publish', async (req, reply) => {
-    const caller = policy?.checkPublish(req) ?? {}
-    const body = req.body as Record<string, unknown> | undefined
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FusionError('BAD_FRAME', 'the body must be a JSON object')
-    const topic = checkTopicName(body.topic, options)
-    if (typeof body.payload !== 'string') throw new FusionError('BAD_FRAME', 'payload must be a string')
-    const qos = body.qos ?? 0
-    if (qos !== 0 && qos !== 1) throw new FusionError('BAD_FRAME', 'qos must be 0 or 1')
-    const retain = body.retain ?? false
-    if (typeof retain !== 'boolean') throw new FusionError('BAD_FRAME', 'retain must be true or false')
-    let payload: Buffer
-    if (body.encoding === 'base64') payload = Buffer.from(body.payload, 'base64')
-    else if (body.encoding === undefined || body.encoding === 'utf8') payload = Buffer.from(body.payload, 'utf8')
-    else throw new FusionError('BAD_FRAME', 'encoding must be "base64" or left out')
-    // With auth on, the sender is the user who proved it, not a name in the body.
-    const from = caller.username ?? (typeof body.from === 'string' ? body.from : undefined) ?? 'http'
-    const ok = admit({
-      source: 'http-publish',
-      who: { clientId: `http-${req.ip}`, username: caller.username, door: 'http' },
-      name: from.trim() ? from : 'http',
-      topic,
-      payload,
-      wrapChat: true
-    })
-    stats.doors.http.messagesIn++
-    await bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin })
-    const ts = ok.origin.ts
-    return reply.status(200).send({ ok: true, topic, ts })
-  })
+  policy?.registerDeadline(app)
+  await app.register(statusRoutes, { stats, statsExtra: deps.statsExtra, health: deps.health })
+  await app.register(historyRoutes, { options, history, reads: deps.reads, acl, policy })
+  await app.register(publishRoutes, { bridge, admit, stats, policy })
+  if (policy) await app.register(loginRoutes, { policy })
 
   return app
-}
-
-function intParam (raw: string | undefined, name: string, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw === '') return dflt
-  if (!/^\d+$/.test(raw)) throw new FusionError('BAD_FRAME', `${name} must be a whole number`)
-  const n = Number(raw)
-  if (n < min || n > max) throw new FusionError('BAD_FRAME', `${name} must be from ${min} to ${max}`)
-  return n
 }

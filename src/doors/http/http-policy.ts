@@ -72,28 +72,29 @@ export class HttpPolicy {
   }
 
   /**
-   * Registers the request deadline and POST /api/login {username, password} ->
-   * {token, expiresAt, username} plus the cookie.
+   * Fastify turns Node's request timeout off, and Node's own did not cut a body trickled
+   * a byte a second (tried): every request is answered within the deadline or its socket
+   * goes, so slow bodies cannot hold sockets for ever.
    */
-  register (app: FastifyInstance): void {
-    // Fastify turns Node's request timeout off, and Node's own did not cut a body
-    // trickled a byte a second (tried): every request is answered within the deadline
-    // or its socket goes, so slow bodies cannot hold sockets for ever.
+  registerDeadline (app: FastifyInstance): void {
     app.addHook('onRequest', (req, reply, done) => {
       const timer = setTimeout(() => { if (!reply.sent) req.raw.socket?.destroy() }, REQUEST_DEADLINE_MS)
       timer.unref()
       reply.raw.once('close', () => clearTimeout(timer))
       done()
     })
-    app.post('/api/login', async (req, reply) => {
-      this.#checkOrigin(req)
-      if (!this.auth) throw new FusionError('NOT_FOUND', 'auth is off: no login is needed')
-      if (!this.#loginRate.take(addressKey(req.ip))) throw new FusionError('RATE_LIMITED', 'too many logins from this address; wait a little')
-      const body = (req.body ?? {}) as Record<string, unknown>
-      const t = await this.auth.login(body.username, body.password)
-      reply.header('Set-Cookie', this.auth.cookie(t, this.#secure))
-      reply.header('Cache-Control', 'no-store')
-      return { token: t.token, expiresAt: t.expiresAt, username: t.username }
-    })
+  }
+
+  /** Checks a POST /api/login before its body is used: Origin, auth on, the per-address login rate. */
+  checkLogin (req: FastifyRequest): Auth {
+    this.#checkOrigin(req)
+    if (!this.auth) throw new FusionError('NOT_FOUND', 'auth is off: no login is needed')
+    if (!this.#loginRate.take(addressKey(req.ip))) throw new FusionError('RATE_LIMITED', 'too many logins from this address; wait a little')
+    return this.auth
+  }
+
+  /** The Set-Cookie value that carries a token to the pages (Secure over https). */
+  cookieFor (auth: Auth, token: Parameters<Auth['cookie']>[0]): string {
+    return auth.cookie(token, this.#secure)
   }
 }

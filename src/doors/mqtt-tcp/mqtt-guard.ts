@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { inspectReads } from '../../engine/internals/index.js'
 
 /**
  * Aedes 1.x has no maximum packet size: its parser would buffer whatever length a
@@ -46,22 +47,15 @@ export class MqttLengthGuard {
 }
 
 /**
- * Puts the guard in front of Aedes on `stream`. Aedes pulls with `read()`, so the guard
- * wraps that one method: no extra stream, no copy.
+ * Puts the guard in front of Aedes on `stream`. Aedes pulls with `read()` only
+ * (internals: stream-io): no extra stream, no copy.
  */
 export function guardMqttStream (stream: Duplex, maxPacket: number, onViolation: (reason: string) => void): void {
   const guard = new MqttLengthGuard(maxPacket)
-  const read = stream.read.bind(stream)
-  stream.read = function guardedRead (size?: number) {
-    const chunk = read(size) as Buffer | string | null
-    if (chunk !== null && typeof chunk !== 'string') {
-      const reason = guard.check(chunk)
-      if (reason) {
-        onViolation(reason)
-        stream.destroy()
-        return null
-      }
-    }
-    return chunk
-  }
+  inspectReads(stream, (chunk) => {
+    const reason = guard.check(chunk)
+    if (!reason) return true
+    onViolation(reason)
+    return false
+  })
 }

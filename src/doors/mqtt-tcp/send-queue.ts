@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { afterEachWrite } from '../../engine/internals/index.js'
 
 /**
  * The slow-consumer rule for the MQTT doors, the same as the hub's: a client may have at
@@ -9,18 +10,16 @@ import type { Duplex } from 'node:stream'
  * client publishing to that subscriber's topics waits with it, for up to drainTimeout
  * (measured: 40 MB to a frozen reader took 10 s instead of under one). Here a write
  * reports "full" only once the queue passes the mark, and then the stream is destroyed,
- * so nobody waits and memory per slow reader stays bounded. Aedes pulls through
- * `write()`, so wrapping that one method is enough (no extra stream, no copy).
+ * so nobody waits and memory per slow reader stays bounded. Aedes writes through
+ * `write()` only (internals: stream-io): no extra stream, no copy.
  */
 export function boundSendQueue (stream: Duplex, highWaterMark: number, onSlow: () => void): void {
-  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean
-  stream.write = function boundedWrite (...args: unknown[]): boolean {
-    write(...args)
+  afterEachWrite(stream, () => {
     if (stream.writableLength <= highWaterMark) return true
     if (!stream.destroyed) {
       onSlow()
       stream.destroy()
     }
     return false
-  } as Duplex['write']
+  })
 }

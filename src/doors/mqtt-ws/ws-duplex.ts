@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream'
 import { createWebSocketStream, type WebSocket } from 'ws'
+import { sendWritesAsOneFrame } from '../../engine/internals/index.js'
 
 /**
  * ws 8's createWebSocketStream for MQTT over WebSocket, with the writes of one tick
@@ -22,43 +23,8 @@ export function createCoalescingWsStream (ws: WebSocket, opts: { writableHighWat
   // Room for a burst of packets to one subscriber before Aedes is told to wait.
   const stream = createWebSocketStream(ws, { writableHighWaterMark: opts.writableHighWaterMark ?? 64 * 1024 })
 
-  // The frame of several chunks is built in one buffer, header included, and written to
-  // the socket in one call: what ws.send writes for an unmasked binary frame with
-  // compression off (a server never masks, and /mqtt never compresses), without its
-  // per-frame options object, header buffer and second socket write. Control frames
-  // (ping, pong, close) stay with ws, which also writes each frame whole and at once.
-  const sendFrame = (chunks: ReadonlyArray<{ chunk: unknown }>, callback: (err?: Error | null) => void): void => {
-    const socket = (ws as unknown as { _socket?: NodeJS.WritableStream | null })._socket
-    let size = 0
-    for (const c of chunks) size += (c.chunk as Buffer).length
-    if (ws.readyState !== ws.OPEN || !socket) {
-      // Closing or closed: ws.send reports that through the callback, as _write would.
-      ws.send(Buffer.concat(chunks.map((c) => c.chunk as Buffer), size), { binary: true }, callback)
-      return
-    }
-    const head = size < 126 ? 2 : size < 65536 ? 4 : 10
-    const frame = Buffer.allocUnsafe(head + size)
-    frame[0] = 0x82 // FIN, binary
-    if (head === 2) {
-      frame[1] = size
-    } else if (head === 4) {
-      frame[1] = 126
-      frame.writeUInt16BE(size, 2)
-    } else {
-      frame[1] = 127
-      frame.writeUInt32BE(Math.floor(size / 2 ** 32), 2)
-      frame.writeUInt32BE(size >>> 0, 6)
-    }
-    let at = head
-    for (const c of chunks) at += (c.chunk as Buffer).copy(frame, at)
-    socket.write(frame, callback)
-  }
-
-  const writable = stream as unknown as {
-    _write: (chunk: Buffer, encoding: string, callback: (err?: Error | null) => void) => void
-    _writev: (chunks: Array<{ chunk: unknown }>, callback: (err?: Error | null) => void) => void
-  }
-  writable._write = (chunk, _encoding, callback) => sendFrame([{ chunk }], callback)
-  writable._writev = (chunks, callback) => sendFrame(chunks, callback)
+  // The frame of several chunks is built in one buffer and written to the socket in one
+  // call (internals: ws-stream-frames); /mqtt never compresses.
+  sendWritesAsOneFrame(stream, ws)
   return stream
 }

@@ -2,9 +2,10 @@ import { FusionError, WS_CLOSE } from '../../core/errors.js'
 import { isCounted, type Admit, type Source } from '../../core/admit.js'
 import type { Acl } from '../../core/policy/acl.js'
 import type { HistoryStore } from '../../core/history/history-store.js'
+import { PAGE_MESSAGES, pageAfter, type ReadGate } from '../../core/history/history-page.js'
 import type { GatewayOptions } from '../../core/options.js'
 import type { Stats } from '../../core/stats.js'
-import { checkTopicFilter } from '../../core/topics/topic-rules.js'
+import { chatTopic, checkTopicFilter } from '../../core/topics/topic-rules.js'
 import type { Identity, LogFn } from '../../core/types.js'
 import type { Bridge } from '../../engine/bridge.js'
 import { parseClientFrame, type ChatLine, type ClientFrame, type FrameId } from './frames.js'
@@ -14,11 +15,15 @@ export interface DispatchDeps {
   readonly options: Readonly<GatewayOptions>
   readonly bridge: Bridge
   readonly history: HistoryStore
+  readonly reads: ReadGate
   readonly acl: Acl
   readonly admit: Admit
   readonly stats: Stats
   readonly log: LogFn
 }
+
+/** Replays one /ws client may run at once; the rest are refused LIMIT_EXCEEDED. */
+export const MAX_REPLAYS_PER_SESSION = 2
 
 /** The identity of a /ws session, as the policy sees it. */
 export function sessionIdentity (session: HubSession): Identity {
@@ -80,11 +85,11 @@ export class Dispatcher {
     switch (frame.type) {
       case 'line': {
         if (frame.text.length === 0) return // an empty line from a piped stdin is not a message
-        await this.#publish(session, 'ws-chat', `chat/${session.room}`, Buffer.from(frame.text, 'utf8'))
+        await this.#publish(session, 'ws-chat', chatTopic(session.room), Buffer.from(frame.text, 'utf8'))
         return
       }
       case 'chat': {
-        await this.#publish(session, 'ws-chat', `chat/${frame.room ?? session.room}`, Buffer.from(frame.text, 'utf8'))
+        await this.#publish(session, 'ws-chat', chatTopic(frame.room ?? session.room), Buffer.from(frame.text, 'utf8'))
         this.#ack(session, frame.id)
         return
       }
@@ -123,12 +128,29 @@ export class Dispatcher {
     await this.#deps.bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin })
   }
 
-  /** After a subscribe: retained messages, or with `since` the logged messages missed. */
+  /**
+   * After a subscribe: retained messages, or with `since` one page of the logged messages
+   * missed (PROTOCOL.md: a `history-more` frame says where the next page starts; the
+   * client asks for it with another subscribe `since`). A page is bounded in messages and
+   * bytes, streamed at the client's pace, and a session runs few replays at once.
+   */
   async #replay (session: HubSession, filter: string, since: number | undefined): Promise<void> {
-    const { bridge, history } = this.#deps
+    const { bridge, history, reads } = this.#deps
     if (since !== undefined && !/[+#]/.test(filter)) {
-      for (const r of await history.since(filter, since, 10_000)) {
-        session.writeJson({ type: 'message', ...r, qos: 0, retain: false })
+      if (session.replays >= MAX_REPLAYS_PER_SESSION) {
+        throw new FusionError('LIMIT_EXCEEDED', `at most ${MAX_REPLAYS_PER_SESSION} replays at once per client; ask again when one is done`)
+      }
+      session.replays++
+      try {
+        const page = await reads.run(() => pageAfter(history, filter, since, PAGE_MESSAGES))
+        for (const r of page.messages) {
+          if (!(await session.drained())) return
+          session.writeJson({ type: 'message', ...r, qos: 0, retain: false })
+        }
+        const last = page.messages.at(-1)
+        if (page.more && last) session.writeJson({ type: 'history-more', topic: filter, since: last.seq })
+      } finally {
+        session.replays--
       }
       return
     }

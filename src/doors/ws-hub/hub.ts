@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { FusionError, WS_CLOSE } from '../../core/errors.js'
 import type { Admit } from '../../core/admit.js'
 import type { HistoryStore } from '../../core/history/history-store.js'
+import { PAGE_MESSAGES, pageAfter, pageLatest, type ReadGate } from '../../core/history/history-page.js'
 import type { GatewayOptions } from '../../core/options.js'
 import type { Acl } from '../../core/policy/acl.js'
 import type { Stats } from '../../core/stats.js'
@@ -18,6 +19,7 @@ export interface HubDeps {
   readonly options: Readonly<GatewayOptions>
   readonly bridge: Bridge
   readonly history: HistoryStore
+  readonly reads: ReadGate
   readonly presence: PresenceTracker
   readonly acl: Acl
   readonly admit: Admit
@@ -124,11 +126,11 @@ export class Hub {
     try {
       session.subscriptions.add(session.roomTopic)
       await bridge.subscribe(session.roomTopic, session)
-      const records = since !== undefined
-        ? await history.since(session.roomTopic, since, 10_000)
-        : await history.last(session.roomTopic, options.historyLimit)
+      const page = await this.#deps.reads.run(() => since !== undefined
+        ? pageAfter(history, session.roomTopic, since, PAGE_MESSAGES)
+        : pageLatest(history, session.roomTopic, options.historyLimit))
       if (session.closed) return
-      session.release(records)
+      session.release(page.messages, page.more)
       if (session.wantsPresence) {
         for (const p of presence.online(100)) session.writeJson(presenceFrame(p))
       }

@@ -3,7 +3,7 @@ import { FusionError } from '../../core/errors.js'
 import { cleanName } from '../../core/admit.js'
 import type { Acl } from '../../core/policy/acl.js'
 import { cookieValue } from '../../core/policy/auth.js'
-import { checkTopicName, type TopicLimits } from '../../core/topics/topic-rules.js'
+import { chatTopic, checkTopicName, type TopicLimits } from '../../core/topics/topic-rules.js'
 import type { Identity } from '../../core/types.js'
 import type { Format } from './session.js'
 
@@ -46,10 +46,10 @@ export function readJoin (req: IncomingMessage, clientId: string, deps: JoinDeps
   const format: Format = q.get('format') === 'text' ? 'text' : 'json'
   const roomParam = (q.get('room') ?? '').trim().slice(0, MAX_ROOM)
   let room = roomParam.length ? roomParam : 'lobby'
-  try { checkTopicName(`chat/${room}`, deps.limits) } catch { room = 'lobby' }
+  try { checkTopicName(chatTopic(room), deps.limits) } catch { room = 'lobby' }
   const who: Identity = { clientId, username: user, door: 'ws' }
   // Joining the room is a subscription: the same ACL as any other.
-  deps.acl.checkSubscribe(who, `chat/${room}`)
+  deps.acl.checkSubscribe(who, chatTopic(room))
   const presenceParam = q.get('presence')
   const wantsPresence = presenceParam !== '0' && presenceParam !== 'off' && presenceParam !== 'false'
   const sinceParam = q.get('since')

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws'
+import { chatTopic } from '../../core/topics/topic-rules.js'
 import { WS_CLOSE } from '../../core/errors.js'
 import type { Sink } from '../../engine/bridge.js'
 import type { FusionMessage } from '../../engine/message.js'
@@ -43,6 +44,8 @@ export class HubSession implements Sink {
   readonly subscriptions = new Set<string>()
   alive = true
   closed = false
+  /** Replays (`since`) running for this session; a few at most (dispatch.ts). */
+  replays = 0
   readonly #hwm: number
   readonly #onSlow: (s: HubSession) => void
   readonly #onMessageOut: (() => void) | undefined
@@ -57,7 +60,7 @@ export class HubSession implements Sink {
     this.clientId = init.clientId
     this.name = init.name
     this.room = init.room
-    this.roomTopic = `chat/${init.room}`
+    this.roomTopic = chatTopic(init.room)
     this.format = init.format
     this.wantsPresence = init.presence && init.format === 'json'
     this.user = init.user
@@ -97,13 +100,13 @@ export class HubSession implements Sink {
   }
 
   /** Sends the history frame, then what arrived meanwhile and is not in it. */
-  release (history: readonly HistoryRecord[]): void {
+  release (history: readonly HistoryRecord[], more = false): void {
     const held = this.#held ?? []
     this.#held = undefined
     this.#heldBytes = 0
     const lastSeq = history.length ? (history[history.length - 1] as HistoryRecord).seq : 0
     if (!this.isText) {
-      this.writeJson({ type: 'history', topic: this.roomTopic, messages: history })
+      this.writeJson({ type: 'history', topic: this.roomTopic, messages: history, ...(more ? { more: true } : {}) })
     }
     for (const item of held) {
       if (typeof item === 'string') { this.write(item); continue }
@@ -136,6 +139,18 @@ export class HubSession implements Sink {
     }
     corkUntilNextTick(this.ws)
     this.ws.send(data)
+  }
+
+  /**
+   * Resolves once what is queued to the client is under half the slow-consumer mark, so
+   * a replay streams at the client's pace instead of tripping the mark; false if the
+   * session closed meanwhile.
+   */
+  async drained (): Promise<boolean> {
+    while (!this.closed && this.ws.bufferedAmount > this.#hwm / 2) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    return !this.closed
   }
 
   close (code: number = WS_CLOSE.NORMAL, reason = ''): void {

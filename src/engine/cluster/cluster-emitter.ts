@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module'
 import { randomBytes, randomUUID } from 'node:crypto'
 import MQEmitterRedis from 'mqemitter-redis'
 import { decodePacket, type RawPacket } from '../message.js'
@@ -6,9 +5,10 @@ import { SEQ_PROPERTY } from '../../core/origin.js'
 import { FusionError } from '../../core/errors.js'
 import type { NewHistoryRecord } from '../../core/history/history-store.js'
 import { SEQ_WIDTH, type RedisHistory } from '../../core/history/redis-history.js'
-import type { FilterSet } from '../../core/topics/single-match.js'
+import type { FilterSet } from '../../core/topics/filter-set.js'
 import type { RedisLink } from './redis-link.js'
 import { endConnection } from './redis-link.js'
+import { emitterEnvelope, finishEmitterClose } from '../internals/index.js'
 
 type Done = (err?: Error) => void
 
@@ -23,12 +23,9 @@ export interface EmittedPacket {
   [k: string]: unknown
 }
 
-// mqemitter-redis sends each message as msgpack {id, msg} on the channel named by the
-// topic, and every node drops an id it has seen in the last minute. We encode the same
-// way (with msgpack-lite resolved from mqemitter-redis, the copy that decodes it), so
-// that a message sent again after a broken connection keeps its id.
-const requireFromEmitter = createRequire(createRequire(import.meta.url).resolve('mqemitter-redis'))
-const msgpack = requireFromEmitter('msgpack-lite') as { encode (value: unknown): Buffer }
+// mqemitter-redis drops a message id it has seen in the last minute. We encode the way it
+// does (internals: emitter-envelope), so that a message sent again after a broken
+// connection keeps its id.
 
 /**
  * Messages held while Redis is away or the nodes resynchronise, at most. Past it a
@@ -57,7 +54,6 @@ type Emitter = ReturnType<typeof MQEmitterRedis> & {
   closing?: boolean
   closed?: boolean
   state: NodeJS.EventEmitter
-  _close (cb: () => void): void
 }
 
 interface Outgoing {
@@ -128,7 +124,7 @@ export class ClusterEmitter {
 
   /** Publishes past the gate, at most once (the nodes' own sync messages). */
   rawEmit (packet: EmittedPacket, done: Done = () => {}): void {
-    this.#link.pub.publish(packet.topic, msgpack.encode({ id: randomUUID(), msg: packet })).then(() => done(), done)
+    this.#link.pub.publish(packet.topic, emitterEnvelope(randomUUID(), packet)).then(() => done(), done)
   }
 
   /** Runs just before the emitter's connections end (a goodbye to the other nodes). */
@@ -168,7 +164,7 @@ export class ClusterEmitter {
     const attempt = ++item.attempt
     let sent: Promise<unknown>
     try {
-      sent = this.#isLogged(item.packet) ? this.#sendLogged(item) : this.#link.pub.publish(item.packet.topic, item.envelope ??= msgpack.encode({ id: item.id, msg: item.packet }))
+      sent = this.#isLogged(item.packet) ? this.#sendLogged(item) : this.#link.pub.publish(item.packet.topic, item.envelope ??= emitterEnvelope(item.id, item.packet))
     } catch (err) {
       return item.done(err as Error)
     }
@@ -188,7 +184,7 @@ export class ClusterEmitter {
       const marker = randomBytes(SEQ_WIDTH / 2).toString('hex')
       const props = item.packet.properties ?? {}
       const msg = { ...item.packet, properties: { ...props, userProperties: { ...props.userProperties, [SEQ_PROPERTY]: marker } } }
-      item.envelope = msgpack.encode({ id: item.id, msg })
+      item.envelope = emitterEnvelope(item.id, msg)
       item.logged = { marker, record: decodePacket(item.packet as RawPacket).record() }
     }
     return this.#history.appendAndPublish(item.id, item.packet.topic, item.envelope, item.logged.marker, item.logged.record)
@@ -226,7 +222,7 @@ export class ClusterEmitter {
       .then(() => {
         for (const item of this.#inflight) item.done(closing)
         this.#inflight.clear()
-        this.mq._close(cb)
+        finishEmitterClose(this.mq, cb)
       })
   }
 }

@@ -1,10 +1,11 @@
 import type { LogFn } from '../../core/types.js'
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
-import { RedisPersistence } from './redis-persistence.js'
+import type { Aedes } from 'aedes'
+import { markBrokerAlive, RedisPersistence } from '../internals/index.js'
 import { FusionError } from '../../core/errors.js'
 import { RedisHistory, type RedisHistoryOptions } from '../../core/history/redis-history.js'
-import { FilterSet } from '../../core/topics/single-match.js'
+import { FilterSet } from '../../core/topics/filter-set.js'
 import { ClusterEmitter, type GateCounters } from './cluster-emitter.js'
 import { PeerSync } from './peer-sync.js'
 import { PresenceLedger, type AnnounceOffline } from './presence-ledger.js'
@@ -89,7 +90,7 @@ export interface Cluster {
    */
   onNodeGone (announce: AnnounceOffline): void
   /** Tells the broker about the other nodes as soon as they speak (see there). */
-  attach (broker: { brokers: Record<string, number> }): void
+  attach (broker: Aedes): void
   close (): Promise<void>
 }
 
@@ -194,7 +195,7 @@ export async function createCluster (opts: ClusterOptions): Promise<Cluster> {
       // intervals, and hears the first heartbeat only a minute after that node starts:
       // a node that joined within the last minute would have its clients' wills
       // published while they are connected. Our nodes speak every 2 s: count that.
-      sync.onSeen((id) => { broker.brokers[id] = Date.now() })
+      sync.onSeen((id) => { markBrokerAlive(broker, id, Date.now()) })
     },
     onNodeGone (announce) {
       announceGone = announce

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream'
 import {
   authorizeForward, clientConn, clientErrored, clientSubscriptions, clientWritable, failClient, firstCopy,
   nextPacketId, replaceDeliver, waitForDrain, type Deliver
-} from './aedes-private.js'
+} from '../internals/index.js'
 import { filterMatches } from './filter-match.js'
 import { encodingOf } from './publish-bytes.js'
 

@@ -2,8 +2,8 @@
 // stopped by its PID at teardown; restartable on the same port.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { connect, createServer } from 'node:net'
-import { startCli, type RunningCli } from '../helpers/cli.js'
-import { requireProgram } from '../helpers/gateway.js'
+import { startCli, type RunningCli } from './cli.js'
+import { requireProgram } from './gateway.js'
 
 /** requireProgram with tap's own fail/comment (their signatures are wider than the helper's). */
 export function needs (t: { fail (...a: any[]): unknown, comment (...a: any[]): unknown }, program: string, pkg: string): boolean {

@@ -1,22 +1,8 @@
 /**
- * EVERY PRIVATE PART OF AEDES THAT THE ENCODE-ONCE DELIVERY TOUCHES (issue 15).
- *
- * Written for aedes 1.2.0 (lib/client.js, lib/write.js, lib/qos-packet.js,
- * lib/handlers/subscribe.js). Nothing else in src/engine/fanout/ reads or writes a
- * private field of Aedes: it calls the functions below. To be folded into
- * src/engine/internals/ (the one room for library internals, with its version check) at
- * the merge; the rows are in that room's table format.
- *
- * | id | touches | why | upstream | written for |
- * | --- | --- | --- | --- | --- |
- * | encode-once-deliver | Client `deliver0`/`deliverQoS` replaced (read by handlers/subscribe.js `addSubs` when a subscription is made, and by `sendRetained`) | one PUBLISH encoding per message written to every subscriber, instead of two `Packet` copies, a `setImmediate` and an mqtt-packet serialisation per subscriber | none filed | aedes 1.2.0 |
- * | encode-once-conn | Client `conn` read and corked; `connecting`/`connected`/`errored` read | write where and when Aedes's lib/write.js would | none filed | aedes 1.2.0 |
- * | encode-once-ids | Client `_nextId` read and advanced | QoS 1/2 packet ids from the counter Aedes's QoSPacket uses (1..65535, wrapping to 1) | none filed | aedes 1.2.0 |
- * | encode-once-dedupe | Client `duplicates` read and written | a message that reaches the client through overlapping subscriptions goes out once (lib/client.js `dedupe`) | none filed | aedes 1.2.0 |
- * | encode-once-subs | Client `subscriptions` read | granted QoS: min(published, highest matching granted QoS) [MQTT-3.3.5-1] | moscajs/aedes#1074 | aedes 1.2.0 |
- * | encode-once-drain | Client `waitForDrain()` and `_onError()` called | back-pressure and a write to a closed client handled as lib/write.js and deliver0 do | none filed | aedes 1.2.0 |
- * | encode-once-acks | persistence `outgoingClearMessageId` wrapped (called by handlers/puback.js for PUBACK and PUBCOMP) | the acknowledgement of a copy this path sent to a clean session is not looked up in the store, where nothing was put: on disk that lookup was a LevelDB read per PUBACK, 22 % of an on-disk QoS 1 fan-in | none filed | aedes 1.2.0, aedes-persistence 11.0.0, aedes-persistence-level 9.2.0, aedes-persistence-redis 12.0.0 |
- * | encode-once-forward | Aedes `authorizeForward` called (the hook given to createBroker) | the per-delivery hook (stats) still runs once per copy, as in deliver0/deliverQoS | none filed | aedes 1.2.0 |
+ * The private parts of Aedes the encode-once delivery (engine/fanout/, issue 15) touches;
+ * its rows are the `encode-once-*` rows of the table in index.ts. Written for aedes 1.2.0
+ * (lib/client.js, lib/write.js, lib/qos-packet.js, lib/handlers/subscribe.js,
+ * lib/handlers/puback.js).
  */
 import type { Client } from 'aedes'
 import type { Duplex } from 'node:stream'
@@ -45,7 +31,6 @@ interface ClientInside {
   connected: boolean
   errored: boolean
   _nextId: number
-  subscriptions: Record<string, { qos: number } | undefined>
   duplicates: Record<string, number | undefined>
   deliver0: Deliver
   deliverQoS: Deliver
@@ -55,12 +40,6 @@ interface ClientInside {
 }
 
 const inside = (client: Client): ClientInside => client as unknown as ClientInside
-
-/** Aedes's own deliver functions of `client`, as its constructor made them. */
-export function stockDeliver (client: Client): { deliver0: Deliver, deliverQoS: Deliver } {
-  const c = inside(client)
-  return { deliver0: c.deliver0, deliverQoS: c.deliverQoS }
-}
 
 /**
  * Makes `deliver0` and `deliverQoS` of `client` the given functions. Aedes reads them when
@@ -105,11 +84,6 @@ export function firstCopy (client: Client, packet: AedesDelivery): boolean {
   if ((dups[id] ?? 0) >= counter) return false
   dups[id] = counter
   return true
-}
-
-/** The client's subscriptions: filter -> granted QoS (a null-prototype object). */
-export function clientSubscriptions (client: Client): Readonly<Record<string, { readonly qos: number } | undefined>> {
-  return inside(client).subscriptions
 }
 
 /** Runs the broker's authorizeForward hook for one copy; the packet to send, or a falsy value to skip it. */

@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { IClientOptions } from 'mqtt'
 import type { Test } from 'tap'
-import { openHub, openMqtt, nextMqttMessage } from '../helpers/gateway.js'
+import { openHub, openMqtt, nextMqttMessage } from './gateway.js'
 
 /**
  * In-process, the RSS holds tap and its TypeScript loader (~280 MB before any gateway):

@@ -1,10 +1,11 @@
 import qlobber from 'qlobber'
-import { wildcardSkipsDollar } from './topic-rules.js'
+import { topicMatches, wildcardSkipsDollar } from './topic-match.js'
 
 /**
- * A set of MQTT filters that answers "does this topic match any of them?". Built on
- * qlobber with the options Aedes's router and persistence use, so a filter means here
- * exactly what it means to the broker.
+ * A set of MQTT filters that answers "does this topic match any of them?" in one trie
+ * walk (the history's logged topics, asked for every message). Built on qlobber with
+ * the options Aedes's router and persistence use; qlobber knows nothing of the `$` rule,
+ * so a `$` topic is checked against each filter with `topicMatches`.
  */
 export class FilterSet {
   readonly #q: InstanceType<typeof qlobber.QlobberTrue>
@@ -27,13 +28,7 @@ export class FilterSet {
   matches (topic: string): boolean {
     if (!this.#q.test(topic)) return false
     if (topic.charCodeAt(0) !== 36) return true
-    for (const f of this.#filters) if (!wildcardSkipsDollar(f, topic) && singleMatch(f, topic)) return true
+    for (const f of this.#filters) if (!wildcardSkipsDollar(f, topic) && topicMatches(f, topic)) return true
     return false
   }
-}
-
-function singleMatch (filter: string, topic: string): boolean {
-  const q = new qlobber.QlobberTrue({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true })
-  q.add(filter)
-  return q.test(topic)
 }

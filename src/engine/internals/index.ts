@@ -1,0 +1,88 @@
+/**
+ * THE ONE ROOM FOR LIBRARY INTERNALS.
+ *
+ * Nothing else under src/ reads or replaces a private part of Aedes, ws, mqtt-packet,
+ * aedes-persistence(-level, -redis) or mqemitter-redis: it calls the named functions
+ * exported here (test/unit/engine/internals/no-private-access.test.ts fails otherwise).
+ * Each patch is listed below with what it touches, why, the upstream issue, and the
+ * libraries it depends on; WRITTEN_FOR (versions.ts) holds the exact version of each
+ * library the patches were written against, and the gateway refuses to start on any
+ * other (UNTESTED_LIBRARY, overridden by --allow-untested-libs).
+ *
+ * | id | touches | why | upstream | written for |
+ * | --- | --- | --- | --- | --- |
+ * | granted-qos | Client `deliver0`/`deliverQoS` replaced; `subscriptions`, `duplicates` read; an exact subscription's `qos` raised between two immediates | deliver at min(published, highest granted QoS) through wildcard and overlapping subscriptions [MQTT-3.3.5-1] | moscajs/aedes#1074 | aedes 1.2.0 |
+ * | granted-qos-queue | persistence `outgoingEnqueueCombi` wrapped | an offline session queues one copy at the granted QoS, not one per matching subscription at the published QoS | moscajs/aedes#1074 | aedes 1.2.0, aedes-persistence 11.0.0, aedes-persistence-level 9.2.0, aedes-persistence-redis 12.0.0 |
+ * | held-puback | mqtt-packet `writeToStream` replaced process-wide | a QoS 1 PUBACK waits until the message is stored (Aedes writes it first) | none filed | mqtt-packet 9.0.2, aedes 1.2.0 |
+ * | retained-index | persistence `storeRetained`, `createRetainedStream(Combi)` replaced; aedes-persistence-level's `retained:<topic>` keys and msgpack values read | a SUBSCRIBE walks a trie instead of scanning every retained message | moscajs/aedes#122 (one lookup per filter) | aedes 1.2.0, aedes-persistence 11.0.0, aedes-persistence-level 9.2.0 |
+ * | client-will | Client `_will` (during authenticate) and `will` read | check a will at CONNECT with the proved identity; tell the client's own will from a stored one | none filed | aedes 1.2.0 |
+ * | clean-disconnect | Client `_disconnected` read | MQTT presence: speak for a client only when it did not leave its own will | none filed | aedes 1.2.0 |
+ * | client-subscriptions | Client `subscriptions` read | reconcile after a reload; granted QoS | none filed | aedes 1.2.0 |
+ * | broker-clients | Aedes `clients` read | reconcile after a reload: every connected client | none filed | aedes 1.2.0 |
+ * | broker-persistence | Aedes `persistence` read | drop a refused stored will; remove revoked subscriptions of a persistent session; read retained messages for /ws | none filed | aedes 1.2.0 |
+ * | broker-heartbeats | Aedes `brokers` written | a cluster node that joined within the last minute must not have its clients' wills published | none filed | aedes 1.2.0 |
+ * | redis-streams | aedes-persistence-redis stream methods wrapped in `Readable.from` | Aedes pipes them; the async generators crash a cluster node on SUBSCRIBE | none filed | aedes 1.2.0, aedes-persistence-redis 12.0.0 |
+ * | stream-io | the connection's `read` and `write` wrapped | Aedes has no maximum packet size (a declared 256 MB packet is buffered) and waits for `drain` on a reader that stopped | moscajs/aedes#831 (maximum packet size) | aedes 1.2.0, mqtt-packet 9.0.2 |
+ * | ws-socket | ws `_socket` read and corked | frames of one tick leave in one system call | none filed | ws 8.23.0 |
+ * | ws-stream-frames | createWebSocketStream's `_write` replaced, `_writev` added, frames written to `_socket` | the small writes of one MQTT packet leave as one frame, not one frame each | none filed | ws 8.23.0 |
+ * | emitter-envelope | mqemitter-redis's `{id, msg}` msgpack envelope written; its `_close` called | cluster messages resent after a broken connection keep their id, so a node that got them drops the copy | none filed | mqemitter-redis 7.2.1 |
+ * | encode-once-deliver | Client `deliver0`/`deliverQoS` replaced for clean sessions (read by handlers/subscribe.js `addSubs` and `sendRetained`) | one PUBLISH encoding per message written to every subscriber, instead of two `Packet` copies, a `setImmediate` and an mqtt-packet serialisation per subscriber | none filed | aedes 1.2.0 |
+ * | encode-once-conn | Client `conn` read and corked until the end of the turn; `connecting`/`connected`/`errored` read | write where and when lib/write.js would; one `writev` per client per turn | none filed | aedes 1.2.0 |
+ * | encode-once-ids | Client `_nextId` read and advanced | QoS 1/2 packet ids from the counter Aedes's QoSPacket uses (1..65535, wrapping to 1) | none filed | aedes 1.2.0 |
+ * | encode-once-dedupe | Client `duplicates` read and written | a message reaching the client through overlapping subscriptions goes out once (lib/client.js `dedupe`) | none filed | aedes 1.2.0 |
+ * | encode-once-drain | Client `waitForDrain()` and `_onError()` called; the broker's `authorizeForward` hook called once per copy | back-pressure, a write to a closed client and the per-copy hook as deliver0/deliverQoS do | none filed | aedes 1.2.0 |
+ * | encode-once-acks | persistence `outgoingClearMessageId` wrapped (handlers/puback.js, PUBACK and PUBCOMP) | the ack of a copy sent unstored to a clean session is not looked up in the store (on disk: a LevelDB read per PUBACK, 22 % of an on-disk QoS 1 fan-in) | none filed | aedes 1.2.0, aedes-persistence 11.0.0, aedes-persistence-level 9.2.0, aedes-persistence-redis 12.0.0 |
+ */
+import type { LibraryName } from './versions.js'
+
+/** One patch of the table above, for the tests and the report. */
+export interface Patch {
+  readonly id: string
+  readonly libraries: readonly LibraryName[]
+  readonly upstream: string
+  /** The modules that use it (paths under src/). */
+  readonly usedBy: readonly string[]
+}
+
+export const PATCHES: readonly Patch[] = Object.freeze([
+  { id: 'granted-qos', libraries: ['aedes'], upstream: 'moscajs/aedes#1074', usedBy: ['engine/overlap-qos.ts'] },
+  { id: 'granted-qos-queue', libraries: ['aedes', 'aedes-persistence', 'aedes-persistence-level', 'aedes-persistence-redis'], upstream: 'moscajs/aedes#1074', usedBy: ['engine/overlap-qos.ts'] },
+  { id: 'held-puback', libraries: ['mqtt-packet', 'aedes'], upstream: 'none filed', usedBy: ['engine/durable-puback.ts'] },
+  { id: 'retained-index', libraries: ['aedes', 'aedes-persistence', 'aedes-persistence-level'], upstream: 'moscajs/aedes#122', usedBy: ['engine/retained-index.ts'] },
+  { id: 'client-will', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/create-broker.ts', 'engine/mqtt-presence.ts'] },
+  { id: 'clean-disconnect', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/mqtt-presence.ts'] },
+  { id: 'client-subscriptions', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/reconcile.ts', 'engine/overlap-qos.ts'] },
+  { id: 'broker-clients', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/reconcile.ts'] },
+  { id: 'broker-persistence', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/create-broker.ts', 'engine/reconcile.ts', 'engine/bridge.ts'] },
+  { id: 'broker-heartbeats', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/cluster/cluster.ts'] },
+  { id: 'redis-streams', libraries: ['aedes', 'aedes-persistence-redis'], upstream: 'none filed', usedBy: ['engine/cluster/cluster.ts'] },
+  { id: 'stream-io', libraries: ['aedes', 'mqtt-packet'], upstream: 'moscajs/aedes#831', usedBy: ['doors/mqtt-tcp/mqtt-guard.ts', 'doors/mqtt-tcp/send-queue.ts'] },
+  { id: 'ws-socket', libraries: ['ws'], upstream: 'none filed', usedBy: ['doors/ws-cork.ts'] },
+  { id: 'ws-stream-frames', libraries: ['ws'], upstream: 'none filed', usedBy: ['doors/mqtt-ws/ws-duplex.ts'] },
+  { id: 'emitter-envelope', libraries: ['mqemitter-redis'], upstream: 'none filed', usedBy: ['engine/cluster/cluster-emitter.ts'] },
+  { id: 'encode-once-deliver', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-conn', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-ids', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-dedupe', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-drain', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-acks', libraries: ['aedes', 'aedes-persistence', 'aedes-persistence-level', 'aedes-persistence-redis'], upstream: 'none filed', usedBy: ['engine/create-broker.ts'] }
+] satisfies Patch[])
+
+export {
+  brokerClients, brokerPersistence, clientSubscriptions, deliverAtQos, disconnectedCleanly, isClientWill,
+  markBrokerAlive, pendingWill, willTopic,
+  type BrokerPersistence, type Delivery, type GrantedQos, type HeldSubscription
+} from './aedes.js'
+export { gatePacketWrites, ungatePacketWrites, packetWritesGated, type PacketGate, type PacketWrite } from './mqtt-packet.js'
+export {
+  answerRetainedWith, createEmbeddedPersistence, levelRetained, levelRetainedTopics, RedisPersistence, splitOfflineQueue,
+  type OfflineSub, type RetainedPacket
+} from './persistence.js'
+export { afterEachWrite, inspectReads } from './streams.js'
+export { sendWritesAsOneFrame, wsSocket } from './ws.js'
+export { emitterEnvelope, finishEmitterClose } from './mqemitter-redis.js'
+export {
+  authorizeForward, clientConn, clientErrored, clientWritable, failClient, firstCopy, nextPacketId, replaceDeliver,
+  skipAckLookups, waitForDrain, type AedesDelivery, type Deliver
+} from './encode-once.js'
+export { checkLibraryVersions, installedLibraries, libraryMismatches, WRITTEN_FOR, type Installed, type LibraryName } from './versions.js'
