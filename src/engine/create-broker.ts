@@ -4,7 +4,7 @@ import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'ae
 import { indexRetained } from './retained-index.js'
 import { brokerPersistence, createEmbeddedPersistence, isClientWill, pendingWill, skipAckLookups } from './internals/index.js'
 import { deliverAtGrantedQos, queueAtGrantedQos, trackSubscriptionChanges } from './overlap-qos.js'
-import { deliverEncodedOnce, sentUnstored, trackEncodedFilters } from './fanout/deliver-encoded.js'
+import { deliverEncodedOnce, holdAcksUntilFlush, sentUnstored, trackEncodedFilters } from './fanout/deliver-encoded.js'
 import type { Acl, Door, Identity } from '../core/policy/acl.js'
 import type { Stats } from '../core/stats.js'
 import type { Store } from '../core/store/open-store.js'
@@ -257,6 +257,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       }
       stats.doors[who.door].messagesIn++
       stampOrigin(packet, origin)
+      if (packet.qos > 0) holdAcksUntilFlush(client)
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
       const admitted = deps.admitPublish?.(packet)
       if (admitted) return void admitted.then(() => done(null), (err: Error) => done(err))

@@ -165,9 +165,20 @@ function later (cb: () => void): void {
 }
 
 /**
- * The end of the turn: every corked stream leaves in one write, then the router hears
- * that its copies are done. What those callbacks start (the next packets of a publisher)
- * corks again and is flushed by the next immediate.
+ * Holds what Aedes writes to `client` (its PUBACK, PUBREC) until the end of the turn, so
+ * the acknowledgements of every message it sent in one read leave in one `writev` too.
+ * Called when a QoS 1/2 PUBLISH of the client is admitted.
+ */
+export function holdAcksUntilFlush (client: Client): void {
+  corkUntilFlush(clientConn(client))
+}
+
+/**
+ * The end of the turn: the router hears that its copies are done, then every corked
+ * stream leaves in one write. The callbacks come first: what they write (the held
+ * PUBACKs, released when a publish completes; copies of the next packets they let Aedes
+ * read) goes into streams still corked and leaves with the rest. A stream first corked
+ * by those callbacks is flushed by the next immediate.
  */
 function flush (): void {
   scheduled = false
@@ -175,9 +186,9 @@ function flush (): void {
   const cbs = callbacks
   corked = []
   callbacks = []
+  for (const cb of cbs) cb()
   for (const s of streams) {
     s[CORKED] = false
     s.uncork()
   }
-  for (const cb of cbs) cb()
 }
