@@ -1,18 +1,20 @@
 # mqtt-fusion: build the TypeScript, then run on a slim image with production deps only.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production FUSION_DATA_DIR=/data FUSION_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY public ./public
+# The last bench results, for the comparison page's panel (GET /api/bench).
+COPY docs/bench-latest.json ./docs/bench-latest.json
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

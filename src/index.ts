@@ -5,3 +5,6 @@ export { ERROR_CODES, FusionError, WS_CLOSE, type ErrorCode } from './core/error
 export { createDefaultAcl, type Acl, type Identity, type Door } from './core/policy/acl.js'
 export { checkTopicName, checkTopicFilter } from './core/topics/topic-rules.js'
 export { encodeEnvelope, decodeChatPayload, type ChatEnvelope } from './core/topics/envelope.js'
+export { OPTIONS, OPTION_GROUPS } from './core/options-schema.js'
+export { SOURCES, type Source } from './core/admit.js'
+export { topicMatches } from './core/topics/topic-match.js'

@@ -52,3 +52,43 @@ export function fmtBytes (n) {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
   return `${(n / 1024 / 1024).toFixed(1)} MiB`
 }
+
+/**
+ * What a cumulative histogram (Prometheus `le` counts, as /api/stats `latency.doors.<door>`
+ * gives them) gained between two snapshots: per-bucket counts, not cumulative. Undefined
+ * when either snapshot lacks it or the counter went backwards (the gateway restarted).
+ * @param {{count: number, sumMs: number, counts: number[]}|undefined} before
+ * @param {{count: number, sumMs: number, counts: number[]}|undefined} after
+ */
+export function histogramDelta (before, after) {
+  if (!before || !after || !Array.isArray(before.counts) || !Array.isArray(after.counts)) return undefined
+  if (before.counts.length !== after.counts.length || after.count < before.count) return undefined
+  const bins = after.counts.map((c, i) => (c - (after.counts[i - 1] ?? 0)) - (before.counts[i] - (before.counts[i - 1] ?? 0)))
+  if (bins.some((b) => b < 0)) return undefined
+  return { count: after.count - before.count, sumMs: after.sumMs - before.sumMs, bins }
+}
+
+/**
+ * A percentile from bucket counts: the bucket holding that rank, linearly interpolated
+ * between its bounds (what Prometheus's histogram_quantile does). Past the last finite
+ * bound it answers that bound. NaN for no samples.
+ * @param {readonly number[]} bounds upper bounds of the finite buckets
+ * @param {number[]} bins counts per bucket, one more than bounds (+Inf last)
+ * @param {number} p 0..100
+ */
+export function histogramPercentile (bounds, bins, p) {
+  const total = bins.reduce((a, b) => a + b, 0)
+  if (total === 0) return NaN
+  const rank = (p / 100) * total
+  let below = 0
+  for (let i = 0; i < bins.length; i++) {
+    const n = bins[i]
+    if (n > 0 && below + n >= rank) {
+      if (i >= bounds.length) return bounds[bounds.length - 1]
+      const lo = i === 0 ? 0 : bounds[i - 1]
+      return lo + (bounds[i] - lo) * ((rank - below) / n)
+    }
+    below += n
+  }
+  return bounds[bounds.length - 1]
+}

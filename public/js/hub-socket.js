@@ -11,8 +11,8 @@ const BACKOFF_MAX_MS = 10_000
 
 /**
  * @typedef {'connecting'|'online'|'waiting'|'offline'|'refused'} HubState
- * Events: `status` {state, attempt, delayMs, code}, `frame` {frame, bytes}
- * (bytes: the whole received frame), `sent` {frame, bytes}.
+ * Events: `status` {state, attempt, delayMs, code}, `frame` {frame, bytes, at}
+ * (bytes: the whole received frame; at: performance.now() when it arrived), `sent` {frame, bytes}.
  */
 export class HubSocket extends EventTarget {
   /** @type {WebSocket|undefined} */
@@ -115,6 +115,8 @@ export class HubSocket extends EventTarget {
     const ws = new WebSocket(this.#url())
     this.#ws = ws
     ws.onmessage = (ev) => {
+      // When the frame arrived, before any work on it: a page timing round trips reads this.
+      const at = performance.now()
       if (typeof ev.data !== 'string') return
       let frame
       try { frame = JSON.parse(ev.data) } catch { return }
@@ -132,7 +134,7 @@ export class HubSocket extends EventTarget {
         if (resumed) void this.#checkReset(seqBefore)
       }
       if (frame.type === 'message' && frame.topic === this.topic) this.#noteSeq(frame.seq)
-      this.dispatchEvent(new CustomEvent('frame', { detail: { frame, bytes: wsFrameBytes(byteLength(ev.data), false), resumed } }))
+      this.dispatchEvent(new CustomEvent('frame', { detail: { frame, bytes: wsFrameBytes(byteLength(ev.data), false), resumed, at } }))
     }
     ws.onclose = (ev) => {
       if (this.#ws !== ws) return

@@ -5,6 +5,7 @@ import { VERSION } from '../core/version.js'
 import { parseCli } from './args.js'
 import { usage } from './options-text.js'
 import { runUserCommand } from './user-command.js'
+import { runAclCommand } from './acl-command.js'
 
 // The only module that reads process.env or calls process.exit.
 
@@ -25,6 +26,10 @@ function fail (err: unknown): never {
 async function main (): Promise<void> {
   if (process.argv[2] === 'user') {
     process.exitCode = await runUserCommand(process.argv.slice(3), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env })
+    return
+  }
+  if (process.argv[2] === 'acl') {
+    process.exitCode = runAclCommand(process.argv.slice(3), { stdout: process.stdout, stderr: process.stderr, env: process.env })
     return
   }
   const req = parseCli(process.argv.slice(2), process.env)

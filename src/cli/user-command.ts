@@ -9,12 +9,14 @@ const USERS_ENV = OPTIONS.users.env
 // A gateway already running reads the file again on SIGHUP (src/cli/main.ts).
 const RELOAD_HINT = '; a running gateway picks this up on SIGHUP (kill -HUP <pid>)'
 
-export const USER_USAGE = `Usage: mqtt-fusion user add NAME --users FILE [--password-stdin]
+export const USER_USAGE = `Usage: mqtt-fusion user add NAME --users FILE [--password-stdin] [--admin | --no-admin]
        mqtt-fusion user remove NAME --users FILE
 
   add      adds NAME to the users file (created, mode 0600, when missing) or sets a new
            password; the password is read from standard input: typed twice without
            echo on a terminal, else the first line (--password-stdin says so explicitly)
+  --admin / --no-admin   marks NAME as an admin (the line ends in ":admin"; admins may
+           use GET /api/acl/explain) or clears the mark; left out, a user keeps theirs
   remove   removes NAME
   --users FILE   the users file (${USERS_ENV}); the gateway reads the same file`
 
@@ -82,7 +84,7 @@ export async function runUserCommand (argv: readonly string[], io: UserCommandIo
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: { users: { type: 'string' }, 'password-stdin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { users: { type: 'string' }, 'password-stdin': { type: 'boolean' }, admin: { type: 'boolean' }, 'no-admin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: true
     })
@@ -104,9 +106,11 @@ export async function runUserCommand (argv: readonly string[], io: UserCommandIo
     io.stderr.write(removed ? `mqtt-fusion: removed ${name} from ${file}${RELOAD_HINT}\n` : `mqtt-fusion: ${name} is not in ${file}\n`)
     return removed ? 0 : 1
   }
+  if (values.admin && values['no-admin']) throw new FusionError('BAD_OPTION', '--admin and --no-admin contradict each other')
+  const admin = values.admin ? true : values['no-admin'] ? false : undefined
   const password = await readPassword(io, values['password-stdin'] === true)
   if (password.length === 0) throw new FusionError('BAD_OPTION', 'the password must not be empty')
-  const what = await addUser(file, name, password)
-  io.stderr.write(`mqtt-fusion: ${what} ${name} in ${file}${RELOAD_HINT}\n`)
+  const what = await addUser(file, name, password, admin)
+  io.stderr.write(`mqtt-fusion: ${what} ${name} in ${file}${admin === true ? ' (admin)' : admin === false ? ' (not admin)' : ''}${RELOAD_HINT}\n`)
   return 0
 }

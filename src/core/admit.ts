@@ -118,6 +118,11 @@ export function createAdmit (deps: AdmitDeps): Admit {
       return refuse(err as FusionError, 'aclDenied')
     }
     const from = cleanName(sub.name) ?? sub.who.clientId
+    // The envelope is larger than its text: a text over the limit is refused before it is
+    // encoded (a /ws frame at its limit would otherwise cost a megabyte of JSON first).
+    if (sub.payload.length > limits.maxPayload) {
+      refuse(new FusionError('TOO_LARGE', `payload is ${sub.payload.length} bytes; the limit is ${limits.maxPayload}`), 'tooLarge')
+    }
     const payload = sub.wrapChat === true && chatRoomOf(topic) !== undefined
       ? encodeEnvelope({ from, text: sub.payload.toString('utf8'), ts, via: viaOf(sub.who.door) })
       : sub.payload

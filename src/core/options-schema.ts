@@ -166,6 +166,13 @@ export const OPTIONS = {
     help: 'seconds a login token lives',
     stops: 'a stolen token being useful for long'
   },
+  metricsToken: {
+    // A short fixed token could be guessed: it is checked on every scrape, without a throttle.
+    type: 'string', flag: 'metrics-token', env: 'FUSION_METRICS_TOKEN', group: 'security', arg: 'TOKEN',
+    default: undefined, unset: 'with auth on, /metrics and /api/stats take a login token only',
+    pattern: /^[\s\S]{16,}$/, format: 'at least 16 characters',
+    help: 'with auth on, a fixed Bearer token that may read /metrics and /api/stats, for a scraper that cannot log in (a login token works too; with auth off both stay open)'
+  },
   acl: {
     type: 'string', flag: 'acl', env: 'FUSION_ACL', group: 'security', arg: 'FILE',
     default: undefined, unset: 'anyone may use every topic, except that $ topics are read-only',

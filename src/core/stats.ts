@@ -1,5 +1,6 @@
 import type { Door } from './types.js'
 import { SOURCES, type Source } from './admit.js'
+import { DoorLatency } from './door-latency.js'
 
 export const DOORS: readonly Door[] = ['mqtt', 'mqtt-ws', 'ws', 'http']
 
@@ -24,6 +25,9 @@ export class Stats {
   readonly dropped: Record<DropReason, number> = {
     slowConsumer: 0, tooLarge: 0, rateLimited: 0, aclDenied: 0, badInput: 0, storeFailed: 0
   }
+
+  /** The gateway's own share of each message's trip, per door (door-latency.ts). */
+  readonly latency = new DoorLatency(DOORS)
 
   /** Messages `admit` let in, by source (core/admit.ts). */
   readonly admitted = Object.fromEntries(SOURCES.map((s) => [s, 0])) as Record<Source, number>

@@ -6,6 +6,7 @@ import type { Stats } from '../core/stats.js'
 import type { LogFn } from '../core/types.js'
 import type { Engine } from '../engine/create-engine.js'
 import { ByteMeter } from './byte-meter.js'
+import { LoopLagMonitor } from '../core/loop-lag.js'
 import type { Door } from './door.js'
 import { startHeartbeat } from './heartbeat.js'
 import { buildApp } from './http/app.js'
@@ -14,6 +15,7 @@ import { HttpPolicy } from './http/http-policy.js'
 import { createMqttTcpDoor } from './mqtt-tcp/door.js'
 import { createMqttWsServer } from './mqtt-ws/mqtt-ws.js'
 import { attachUpgradeRouter } from './upgrade-router.js'
+import { closeEchoServer, createEchoServer } from './echo-door.js'
 import { Hub } from './ws-hub/hub.js'
 
 /**
@@ -28,6 +30,9 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
   const hub = new Hub({ options, bridge, history, reads: engine.reads, presence, acl: policy.acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
   const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
   const mqttWs = createMqttWsServer(mqttDeps)
+  // Event-loop lag for /metrics and /api/stats: how long one input or task holds every connection.
+  const loopLag = new LoopLagMonitor()
+  life.add('event-loop lag', () => loopLag.close())
   const app = await buildApp({
     options,
     bridge,
@@ -36,19 +41,22 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     acl: policy.acl,
     admit: policy.admit,
     stats,
-    statsExtra: () => ({ bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+    statsExtra: () => ({ eventLoop: loopLag.figures(), bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, limits: { msgRate: options.msgRate, msgBurst: options.msgRate * 2 }, ...(cluster ? { cluster: cluster.health() } : {}) }),
     health: () => {
       const c = cluster?.health()
       const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }
       return { ready: !life.closing && (cluster?.ready ?? true), detail: c ? { ...detail, redis: c.redis, node: c.node, nodes: c.nodes } : detail }
     },
-    policy: new HttpPolicy({ auth: policy.auth, msgRate: options.msgRate, allowedOrigins: policy.allowedOrigins, secure: policy.tls !== undefined }),
+    policy: new HttpPolicy({ auth: policy.auth, msgRate: options.msgRate, allowedOrigins: policy.allowedOrigins, secure: policy.tls !== undefined, originCheck: policy.originCheck, metricsToken: options.metricsToken }),
     https: policy.tls
   })
+  // Same limits as the other doors; it reaches no topic (docs/PROTOCOL.md, the echo door).
+  const echo = createEchoServer({ maxPayload: options.maxPayload, sendHighWaterMark: options.sendHighWaterMark, rateGate: policy.rateGate, stats })
   attachUpgradeRouter(app.server as HttpServer, {
     '/ws': { door: 'ws', wss: hub.wss },
-    '/mqtt': { door: 'mqtt-ws', wss: mqttWs }
-  }, { allowedOrigins: policy.allowedOrigins, meter, admit: policy.admitUpgrade })
+    '/mqtt': { door: 'mqtt-ws', wss: mqttWs },
+    '/echo': { door: 'echo', wss: echo }
+  }, { allowedOrigins: policy.allowedOrigins, originCheck: policy.originCheck, meter, admit: policy.admitUpgrade })
 
   const http = createHttpDoor(app, { port: options.httpPort, host: options.host, tls: policy.tls !== undefined })
   const stopBeat = startHeartbeat(mqttWs, options.heartbeatMs)
@@ -61,6 +69,15 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
       await new Promise<void>((resolve) => mqttWs.close(() => resolve()))
     }
   }
+  const stopEchoBeat = startHeartbeat(echo, options.heartbeatMs)
+  const echoDoor: Door = {
+    name: 'echo',
+    async start () { return {} },
+    async stop () {
+      stopEchoBeat()
+      await closeEchoServer(echo)
+    }
+  }
   const tcp = createMqttTcpDoor(mqttDeps, { port: options.mqttPort, host: options.host, closeTimeoutMs: options.closeTimeoutMs })
   const tls = policy.tls ? createMqttTcpDoor(mqttDeps, { port: options.mqttsPort, host: options.host, tls: policy.tls, closeTimeoutMs: options.closeTimeoutMs }) : undefined
   const hubDoor: Door = {
@@ -69,7 +86,7 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     stop: () => hub.close(),
     reconcile: (gone) => hub.reconcile(gone)
   }
-  const doors = [http, mqttWsDoor, tcp, ...(tls ? [tls] : []), hubDoor]
+  const doors = [http, mqttWsDoor, echoDoor, tcp, ...(tls ? [tls] : []), hubDoor]
   for (const door of doors) life.add(door.name, () => door.stop())
   return doors
 }

@@ -1,21 +1,26 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { WebSocketServer } from 'ws'
-import type { Door } from '../core/policy/acl.js'
 import type { ByteMeter } from './byte-meter.js'
 import type { Socket } from 'node:net'
+import { OriginCheck } from '../core/policy/origin-check.js'
+
+import type { UpgradeDoor } from '../core/policy/connection-admission.js'
+export type { UpgradeDoor }
 
 export interface UpgradeRoute {
-  readonly door: Door
+  readonly door: UpgradeDoor
   readonly wss: WebSocketServer
 }
 
 export interface UpgradeRouterOptions {
   /** Origins allowed besides the page's own (exact `scheme://host[:port]`). */
   readonly allowedOrigins: readonly string[]
+  /** The Origin and Host checks; built from allowedOrigins (plain http, any Host) when left out. */
+  readonly originCheck?: OriginCheck | undefined
   readonly meter: ByteMeter
   /** Answers undefined to accept, or an HTTP status, reason and error code to refuse (auth, limits). */
-  readonly admit?: (req: IncomingMessage, door: Door) => { status: number, reason: string, code?: string } | undefined
+  readonly admit?: (req: IncomingMessage, door: UpgradeDoor) => { status: number, reason: string, code?: string } | undefined
 }
 
 function refuse (socket: Duplex, status: number, reason: string, code?: string): void {
@@ -26,31 +31,27 @@ function refuse (socket: Duplex, status: number, reason: string, code?: string):
 
 /**
  * A browser page from another origin must not be able to open our sockets with the
- * user's cookies (cross-site WebSocket hijacking). Clients that send no Origin
- * (command line, devices) are not browsers and pass.
+ * user's cookies (cross-site WebSocket hijacking), nor a page whose name was rebound to
+ * our address (DNS rebinding): see OriginCheck. Clients that send no Origin (command
+ * line, devices) are not browsers and pass the Origin check.
  */
 export function originAllowed (req: IncomingMessage, allowed: readonly string[]): boolean {
-  const origin = req.headers.origin
-  if (origin === undefined) return true
-  if (allowed.includes('*') || allowed.includes(origin)) return true
-  try {
-    return new URL(origin).host === req.headers.host
-  } catch {
-    return false
-  }
+  return new OriginCheck({ allowed, secure: false, loopbackOnly: false }).originAllowed(req)
 }
 
-/** The one `upgrade` listener: routes /ws and /mqtt by path, refuses anything else with an HTTP error. */
+/** The one `upgrade` listener: routes /ws, /mqtt and /echo by path, refuses anything else with an HTTP error. */
 export function attachUpgradeRouter (server: Server, routes: Record<string, UpgradeRoute>, opts: UpgradeRouterOptions): void {
+  const check = opts.originCheck ?? new OriginCheck({ allowed: opts.allowedOrigins, secure: false, loopbackOnly: false })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
     const path = (req.url ?? '/').split('?')[0] as string
     const route = routes[path]
-    if (!route) return refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; use /ws or /mqtt`)
-    if (!originAllowed(req, opts.allowedOrigins)) return refuse(socket, 403, 'Origin not allowed')
+    if (!route) return refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; use /ws, /mqtt or /echo`)
+    const why = check.refusal(req)
+    if (why) return refuse(socket, 403, why)
     const denied = opts.admit?.(req, route.door)
     if (denied) return refuse(socket, denied.status, denied.reason, denied.code)
-    opts.meter.track(socket as Socket, route.door)
+    if (route.door !== 'echo') opts.meter.track(socket as Socket, route.door)
     route.wss.handleUpgrade(req, socket, head, (ws) => route.wss.emit('connection', ws, req))
   })
 }

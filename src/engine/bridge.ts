@@ -5,6 +5,8 @@ import { wildcardSkipsDollar } from '../core/topics/topic-match.js'
 import { FilterSet } from '../core/topics/filter-set.js'
 import { decodePacket, type FusionMessage, type RawPacket } from './message.js'
 import { readOrigin, stampOrigin, type Origin } from '../core/origin.js'
+import type { DoorLatency } from '../core/door-latency.js'
+import type { Door } from '../core/types.js'
 import { brokerPersistence } from './internals/index.js'
 
 /** Something that receives messages: a hub session, the presence tracker, the history. */
@@ -24,6 +26,8 @@ export interface BridgeOptions {
    * node whose Redis is away), so the sender gets an error instead of a silent loss.
    */
   readonly admit?: (() => void) | undefined
+  /** Times each message from the door that read it to its last delivery (core/door-latency.ts). */
+  readonly latency?: DoorLatency | undefined
 }
 
 export interface PublishRequest {
@@ -32,6 +36,8 @@ export interface PublishRequest {
   readonly qos: 0 | 1
   readonly retain: boolean
   readonly origin: Origin
+  /** The door that read the message and when (performance.now()), for the door latency histogram. */
+  readonly received?: { readonly door: Door, readonly at: number } | undefined
 }
 
 /**
@@ -47,6 +53,7 @@ export class Bridge {
   readonly #broker: Aedes
   readonly #history: HistoryStore
   readonly #admit: (() => void) | undefined
+  readonly #latency: DoorLatency | undefined
   readonly #filters = new Map<string, FilterEntry>()
   // Aedes hands every listener of one publish the same packet object.
   readonly #decoded = new WeakMap<object, FusionMessage>()
@@ -61,6 +68,7 @@ export class Bridge {
     this.#broker = broker
     this.#history = history
     this.#admit = opts.admit
+    this.#latency = opts.latency
     this.#logged = new FilterSet(logged)
   }
 
@@ -102,6 +110,7 @@ export class Bridge {
     const packet = { cmd: 'publish' as const, topic: req.topic, payload: req.payload, qos: req.qos, retain: req.retain, dup: false }
     stampOrigin(packet as RawPacket, req.origin)
     const stamp = (packet as RawPacket).properties as object
+    if (req.received) this.#latency?.received(stamp, req.received.door, req.received.at)
     return new Promise<void>((resolve, reject) => {
       this.#broker.publish(packet, (err?: Error) => {
         if (err) return reject(new FusionError('STORE_FAILED', `the broker refused the message: ${err.message}`, { cause: err }))

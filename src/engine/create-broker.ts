@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { LogFn } from '../core/types.js'
 import { Aedes } from 'aedes'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
@@ -42,6 +43,15 @@ function asBuffer (payload: Buffer | string | undefined): Buffer {
 /** A CONNACK refusal: 2 identifier rejected, 3 server unavailable, 4 bad user name or password, 5 not authorized. */
 function connackError (returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+}
+
+/**
+ * The IP an MQTT client connects from: the upgrade request's socket for /mqtt, else the
+ * TCP or TLS socket itself. Password checks are limited per address with it.
+ */
+function peerAddress (client: Client): string | undefined {
+  const req = client.req as { socket?: { remoteAddress?: string } } | undefined
+  return req?.socket?.remoteAddress ?? (client.conn as { remoteAddress?: string }).remoteAddress
 }
 
 /** Marks which door an Aedes client came in by (set by the transport right after handle()). */
@@ -210,7 +220,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         return accept()
       }
       if (!username || password === undefined) return done(connackError(5, 'auth is on: log in with a user name and password'), null)
-      auth.checkPassword(username, password.toString('utf8')).then((ok) => {
+      auth.checkPassword(username, password.toString('utf8'), peerAddress(client)).then((ok) => {
         if (!ok) return done(connackError(4, 'bad user name or password'), null)
         tagged[VERIFIED] = username
         accept()
@@ -234,6 +244,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         }
       }
       if (!client) return done(new FusionError('ACL_DENIED', 'a publish without a client is not admitted'))
+      // The packet is parsed and nothing else has happened yet: the door has it from here.
+      const at = performance.now()
       const tagged = client as unknown as TaggedClient
       const isWill = isClientWill(client, packet)
       // Fixed once CONNECT is through (the door is tagged at handle(), the user proved in
@@ -257,6 +269,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       }
       stats.doors[who.door].messagesIn++
       stampOrigin(packet, origin)
+      if (packet.properties) stats.latency.received(packet.properties, who.door, at)
       if (packet.qos > 0) holdAcksUntilFlush(client)
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
       const admitted = deps.admitPublish?.(packet)
@@ -287,6 +300,11 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     },
     authorizeForward (client: Client, packet: AedesPublishPacket) {
       stats.doors[clientDoor(client)].messagesOut++
+      // The copy is out by the immediate DoorLatency queues after the pass: Aedes (persistent
+      // sessions) writes it in an immediate it queues right after this returns; the
+      // encode-once path (clean sessions) into a stream corked until an immediate queued
+      // at its first write of the pass.
+      stats.latency.delivered((packet as { properties?: object }).properties, true)
       return packet
     }
   })

@@ -46,7 +46,7 @@ export async function createEngine (options: Readonly<GatewayOptions>, policy: G
   })
   life.add('broker', () => new Promise<void>((resolve) => broker.close(() => resolve())))
   cluster?.attach(broker)
-  const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined })
+  const bridge = new Bridge(broker, history, logged, { admit: cluster ? () => cluster.admitLocal() : undefined, latency: stats.latency })
   if (durability) durability.storedFor = (stamp) => bridge.storedFor(stamp)
   life.add('bridge', () => bridge.close())
   // Logged topics are kept even when no /ws client listens.

@@ -23,6 +23,8 @@ export interface FusionMessage {
   seq: number | undefined
   /** Settles once the history log holds it (logged topics only). */
   stored: Promise<void> | undefined
+  /** The packet's origin stamp: what the door latency histogram follows (door-latency.ts). */
+  readonly stamp?: object | undefined
   /** The `message` frame, serialised once for every recipient. */
   json (): string
   /** The `name: text` line of format=text clients (chat topics only). */
@@ -105,6 +107,7 @@ export function decodePacket (packet: RawPacket, { retained = false } = {}): Fus
     clientId,
     seq: undefined,
     stored: undefined,
+    stamp: packet.properties,
     json () {
       json ??= JSON.stringify({
         type: 'message',

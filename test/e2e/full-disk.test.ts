@@ -41,9 +41,16 @@ t.test('a store that runs out of space answers every frame and keeps what it ack
   t.teardown(() => rmSync(roomy, { recursive: true, force: true }))
   cpSync(dataDir, roomy, { recursive: true })
   const gw2 = await startCli(t, ['--history-limit', '10000'], { keepDataDir: roomy })
-  const r = await fetch(`${gw2.urls.http}/api/history?topic=chat/${room}&limit=10000`)
-  const body = await r.json() as { messages: HubFrame[] }
-  const kept = new Set(body.messages.map((m) => String(m.payload).split(' ')[0]))
+  // /api/history answers in pages of about 1 MiB: read them all, oldest first.
+  const kept = new Set<string>()
+  let since = 0
+  for (let page = 0; page < 100; page++) {
+    const r = await fetch(`${gw2.urls.http}/api/history?topic=chat/${room}&limit=10000&since=${since}`)
+    const body = await r.json() as { messages: HubFrame[], more?: boolean }
+    for (const m of body.messages) kept.add(String(m.payload).split(" ")[0] ?? "")
+    if (!body.more || body.messages.length === 0) break
+    since = body.messages.at(-1)?.seq as number
+  }
   const lost = acked.filter((n) => !kept.has(n))
   t.same(lost, [], `all ${acked.length} acked messages are still in the history`)
 })

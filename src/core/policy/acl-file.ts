@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { FusionError } from '../errors.js'
-import { checkTopicFilter } from '../topics/topic-rules.js'
-import { checkReservedPublish, type Acl, type Identity } from './acl.js'
+import { checkTopicFilter, checkTopicName } from '../topics/topic-rules.js'
+import { checkReservedPublish, reservedPublishReason, type Acl, type AclDecision, type Identity } from './acl.js'
 import { filtersOverlap, ruleCovers, splitLevels, type Levels } from '../topics/topic-match.js'
 
 /**
@@ -20,6 +20,7 @@ import { filtersOverlap, ruleCovers, splitLevels, type Levels } from '../topics/
  *
  * Access is `read`, `write`, `readwrite` (the default when left out) or `deny`.
  * Nothing is allowed unless a rule allows it; a `deny` that matches wins over any allow.
+ * Every rule keeps its line, so a decision can name the rule that made it (explain()).
  */
 
 const READ = 1
@@ -28,7 +29,17 @@ const DENY = 4
 
 const ACCESS: Record<string, number> = { read: READ, write: WRITE, readwrite: READ | WRITE, deny: DENY }
 
-interface Rule {
+/** Where a rule was written: what explain() reports. */
+interface RuleOrigin {
+  /** 1-based line in the file. */
+  readonly line: number
+  /** The line as written, trimmed. */
+  readonly text: string
+  /** `anonymous`, `user NAME` or `pattern` (patterns hold for everyone). */
+  readonly section: string
+}
+
+interface Rule extends RuleOrigin {
   readonly access: number
   readonly levels: Levels
 }
@@ -36,7 +47,7 @@ interface Rule {
 /** A pattern level: itself, or the user name (%u), the client id (%c), or text holding them. */
 type PatternLevel = string | { readonly whole: '%u' | '%c' } | { readonly mixed: string }
 
-interface PatternRule {
+interface PatternRule extends RuleOrigin {
   readonly access: number
   readonly levels: readonly PatternLevel[]
   readonly usesUser: boolean
@@ -44,6 +55,8 @@ interface PatternRule {
 }
 
 export interface AclRules {
+  /** The file (or name) the rules came from. */
+  readonly source: string
   readonly anonymous: readonly Rule[]
   readonly users: ReadonlyMap<string, readonly Rule[]>
   readonly patterns: readonly PatternRule[]
@@ -60,6 +73,7 @@ export function parseAclRules (text: string, source = 'acl'): AclRules {
   const users = new Map<string, Rule[]>()
   const patterns: PatternRule[] = []
   let current: Rule[] = anonymous
+  let section = 'anonymous'
   const lines = text.split(/\r?\n/)
   for (let n = 0; n < lines.length; n++) {
     const line = (lines[n] as string).trim()
@@ -73,6 +87,7 @@ export function parseAclRules (text: string, source = 'acl'): AclRules {
       const list = users.get(rest) ?? []
       users.set(rest, list)
       current = list
+      section = `user ${rest}`
       continue
     }
     if (keyword !== 'topic' && keyword !== 'pattern') fail(`unknown keyword "${keyword.slice(0, 40)}" (use user, topic or pattern)`)
@@ -90,14 +105,15 @@ export function parseAclRules (text: string, source = 'acl'): AclRules {
     } catch (err) {
       fail(`"${rest.slice(0, 80)}": ${(err as Error).message}`)
     }
-    if (keyword === 'topic') current.push({ access, levels: splitLevels(rest) })
-    else patterns.push(compilePattern(access, rest))
+    const origin = { line: n + 1, text: line }
+    if (keyword === 'topic') current.push({ access, levels: splitLevels(rest), ...origin, section })
+    else patterns.push({ ...compilePattern(access, rest), ...origin, section: 'pattern' })
   }
-  return { anonymous, users, patterns }
+  return { source, anonymous, users, patterns }
 }
 
 // Split once at start: a check then only fills in the user and client id.
-function compilePattern (access: number, text: string): PatternRule {
+function compilePattern (access: number, text: string): Omit<PatternRule, keyof RuleOrigin> {
   const levels = splitLevels(text).map((l): PatternLevel => {
     if (l === '%u' || l === '%c') return { whole: l }
     return l.includes('%u') || l.includes('%c') ? { mixed: l } : l
@@ -115,38 +131,47 @@ function substitute (p: PatternRule, user: string, client: string): Levels {
 }
 
 /**
- * Decides one request: a matching deny refuses, else any matching allow of that kind
- * admits. Runs on every publish, so it allocates only for the patterns it must look at.
+ * Decides one request and says by which rule: a matching deny refuses (that deny is
+ * returned), else the first matching allow of that kind admits (that allow is returned);
+ * undefined when no rule matched, which refuses. The checks and explain() both call this,
+ * so an explanation is the decision itself, not a second matcher. Runs on every publish:
+ * it allocates only for the patterns it must look at.
  */
-function decide (rules: AclRules, who: Identity, target: Levels, want: number): boolean {
+function decide (rules: AclRules, who: Identity, target: Levels, want: number): Rule | PatternRule | undefined {
   const subscribe = want === READ
-  let allowed = false
+  let allow: Rule | PatternRule | undefined
   const own = who.username === undefined ? rules.anonymous : rules.users.get(who.username)
   if (own) {
     for (const r of own) {
       if (r.access & DENY) {
-        if (subscribe ? filtersOverlap(r.levels, target) : ruleCovers(r.levels, target)) return false
-      } else if (!allowed && (r.access & want) && ruleCovers(r.levels, target)) {
-        allowed = true
+        if (subscribe ? filtersOverlap(r.levels, target) : ruleCovers(r.levels, target)) return r
+      } else if (allow === undefined && (r.access & want) && ruleCovers(r.levels, target)) {
+        allow = r
       }
     }
   }
-  if (rules.patterns.length === 0) return allowed
+  if (rules.patterns.length === 0) return allow
   const userOk = who.username !== undefined && !UNSAFE_VALUE.test(who.username)
-  const clientOk = !UNSAFE_VALUE.test(who.clientId)
+  // Every door gives a client id (Aedes assigns one to an empty CONNECT id); only
+  // explain() asks without one, and then no %c pattern can match.
+  const clientOk = who.clientId !== '' && !UNSAFE_VALUE.test(who.clientId)
   for (const p of rules.patterns) {
     const deny = (p.access & DENY) !== 0
     // Once allowed, only a deny can change the answer.
-    if (!deny && (allowed || !(p.access & want))) continue
+    if (!deny && (allow !== undefined || !(p.access & want))) continue
     if ((p.usesUser && !userOk) || (p.usesClient && !clientOk)) continue
     const levels = substitute(p, who.username ?? '', who.clientId)
     if (deny) {
-      if (subscribe ? filtersOverlap(levels, target) : ruleCovers(levels, target)) return false
+      if (subscribe ? filtersOverlap(levels, target) : ruleCovers(levels, target)) return p
     } else if (ruleCovers(levels, target)) {
-      allowed = true
+      allow = p
     }
   }
-  return allowed
+  return allow
+}
+
+function admits (r: Rule | PatternRule | undefined): boolean {
+  return r !== undefined && (r.access & DENY) === 0
 }
 
 /**
@@ -159,14 +184,37 @@ export function createFileAcl (rules: AclRules): Acl {
   return {
     checkPublish (who, topic) {
       checkReservedPublish(who, topic)
-      if (!decide(rules, who, splitLevels(topic), WRITE)) {
+      if (!admits(decide(rules, who, splitLevels(topic), WRITE))) {
         throw new FusionError('ACL_DENIED', `publish to ${topic} is not allowed`)
       }
     },
     checkSubscribe (who, filter) {
-      if (!decide(rules, who, splitLevels(filter), READ)) {
+      if (!admits(decide(rules, who, splitLevels(filter), READ))) {
         throw new FusionError('ACL_DENIED', `subscribe to ${filter} is not allowed`)
       }
+    },
+    explain (asked, access, target) {
+      // A publish goes to a topic name, a subscription to a filter: the same checks as
+      // the doors make (BAD_TOPIC), with the rules file's generous limits.
+      if (access === 'write') checkTopicName(target, RULE_LIMITS)
+      else checkTopicFilter(target, RULE_LIMITS)
+      const who: Identity = { clientId: asked.clientId ?? '', username: asked.username, door: 'http' }
+      if (access === 'write') {
+        const why = reservedPublishReason(who.clientId, target)
+        if (why !== undefined) return { allowed: false, by: 'builtin', detail: `built-in rule: ${why}` }
+      }
+      const r = decide(rules, who, splitLevels(target), access === 'write' ? WRITE : READ)
+      if (r === undefined) {
+        const whose = who.username === undefined ? 'the anonymous rules' : rules.users.has(who.username) ? `the rules of user ${who.username}` : `the rules (no \`user ${who.username}\` section)`
+        return { allowed: false, by: 'default', detail: `no rule matched in ${whose} or the patterns: nothing is allowed unless a rule allows it` }
+      }
+      const decision: AclDecision = {
+        allowed: admits(r),
+        by: 'rule',
+        rule: { file: rules.source, line: r.line, text: r.text, section: r.section },
+        detail: `${rules.source}:${r.line}: ${r.text}${r.section === 'anonymous' || r.section === 'pattern' ? ` (${r.section})` : ` (under ${r.section})`}`
+      }
+      return decision
     }
   }
 }

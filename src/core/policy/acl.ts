@@ -14,6 +14,37 @@ export interface Acl {
   checkPublish (who: Identity, topic: string): void
   /** Throws ACL_DENIED when `who` may not subscribe to `filter`. */
   checkSubscribe (who: Identity, filter: string): void
+  /**
+   * The same decision as the two checks, with what decided it (`mqtt-fusion acl check`,
+   * `GET /api/acl/explain`). Optional: an ACL passed in by an embedder may not explain.
+   */
+  explain? (who: ExplainWho, access: 'read' | 'write', target: string): AclDecision
+}
+
+/** Who a decision is explained for; a client id left out matches no `%c` pattern. */
+export interface ExplainWho {
+  readonly username?: string | undefined
+  readonly clientId?: string | undefined
+}
+
+/** An ACL's answer and its reason: the rule of a file, a built-in rule, or the default. */
+export interface AclDecision {
+  readonly allowed: boolean
+  /** `rule`: a line of the rules file; `builtin`: a reserved-topic rule; `default`: no rule matched. */
+  readonly by: 'rule' | 'builtin' | 'default'
+  /** For `rule`: where it is and what it says, as written. */
+  readonly rule?: { readonly file: string, readonly line: number, readonly text: string, readonly section: string } | undefined
+  /** One sentence a person reads. */
+  readonly detail: string
+}
+
+/** Why a publish on `topic` by `clientId` breaks a reserved-topic rule, or undefined. */
+export function reservedPublishReason (clientId: string, topic: string): string | undefined {
+  if (topic.charCodeAt(0) === 36 /* $ */) return '$ topics belong to the broker: nobody publishes there'
+  if (topic.startsWith('presence/') && topic !== `presence/${clientId}`) {
+    return 'presence/<clientId> belongs to that client'
+  }
+  return undefined
 }
 
 /**
@@ -22,12 +53,9 @@ export interface Acl {
  * `<id>` itself (its will, typically), so nobody can mark someone else offline.
  */
 export function checkReservedPublish (who: Identity, topic: string): void {
-  if (topic.charCodeAt(0) === 36 /* $ */) {
-    throw new FusionError('ACL_DENIED', `publish to ${topic} is not allowed`)
-  }
-  if (topic.startsWith('presence/') && topic !== `presence/${who.clientId}`) {
-    throw new FusionError('ACL_DENIED', `publish to ${topic} is not allowed: presence/<clientId> belongs to that client`)
-  }
+  const why = reservedPublishReason(who.clientId, topic)
+  if (why === undefined) return
+  throw new FusionError('ACL_DENIED', topic.charCodeAt(0) === 36 ? `publish to ${topic} is not allowed` : `publish to ${topic} is not allowed: ${why}`)
 }
 
 /**
@@ -37,6 +65,11 @@ export function checkReservedPublish (who: Identity, topic: string): void {
 export function createDefaultAcl (): Acl {
   return {
     checkPublish: checkReservedPublish,
-    checkSubscribe () {}
+    checkSubscribe () {},
+    explain (who, access, target) {
+      const why = access === 'write' ? reservedPublishReason(who.clientId ?? '', target) : undefined
+      if (why !== undefined) return { allowed: false, by: 'builtin', detail: `built-in rule: ${why}` }
+      return { allowed: true, by: 'default', detail: 'no --acl file: every topic is open (within the built-in rules)' }
+    }
   }
 }

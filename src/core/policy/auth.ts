@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { FusionError } from '../errors.js'
 import { signToken, verifyToken, type SignedToken } from './token.js'
 import type { UserStore } from './users.js'
-import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js'
+import { AddressLoginGate, LoginThrottle, type LoginThrottleOptions } from './login-throttle.js'
 
 /** The cookie a page's login sets; /ws, /mqtt and POST /api/publish read it. */
 export const TOKEN_COOKIE = 'fusion_token'
@@ -45,6 +45,7 @@ export class Auth {
   // Users proved by an upgrade's token, for the MQTT CONNECT that follows on that socket.
   readonly #bound = new WeakMap<object, string>()
   readonly #throttle: LoginThrottle
+  readonly #addresses: AddressLoginGate
 
   constructor (init: AuthInit) {
     this.#users = init.users
@@ -52,33 +53,44 @@ export class Auth {
     this.#ttlMs = init.tokenTtlMs
     this.#now = init.now ?? Date.now
     this.#throttle = new LoginThrottle(this.#now, init.throttle)
+    this.#addresses = new AddressLoginGate(init.now)
   }
 
   get tokenTtlMs (): number { return this.#ttlMs }
 
   /**
    * True when the password is right, for every door. Throws RATE_LIMITED when too many
-   * checks run at once, or while the name waits after failed logins (LoginThrottle).
+   * checks run at once, while the name waits after failed logins for it (LoginThrottle),
+   * or while `address` waits after failed logins from it (AddressLoginGate). `address`
+   * is the peer's IP; every door passes it.
    */
-  async checkPassword (username: string, password: string): Promise<boolean> {
+  async checkPassword (username: string, password: string, address?: string): Promise<boolean> {
     this.#throttle.check(username)
+    this.#addresses.check(address)
     const ok = await this.#users.verify(username, password)
-    if (ok) this.#throttle.succeeded(username)
-    else this.#throttle.failed(username)
+    if (ok) {
+      this.#throttle.succeeded(username)
+    } else {
+      this.#throttle.failed(username)
+      this.#addresses.failed(address)
+    }
     return ok
   }
 
   /** A token for a user who proved their password; NOT_AUTHORIZED otherwise. */
-  async login (username: unknown, password: unknown): Promise<SignedToken & { username: string }> {
+  async login (username: unknown, password: unknown, address?: string): Promise<SignedToken & { username: string }> {
     if (typeof username !== 'string' || typeof password !== 'string') {
       throw new FusionError('BAD_FRAME', 'the body must be {"username":"...","password":"..."}')
     }
-    if (!(await this.checkPassword(username, password))) throw new FusionError('NOT_AUTHORIZED', 'wrong user name or password')
+    if (!(await this.checkPassword(username, password, address))) throw new FusionError('NOT_AUTHORIZED', 'wrong user name or password')
     return { username, ...signToken(this.#secret, username, this.#ttlMs, this.#now()) }
   }
 
   /** True while `name` is in the users file. */
   hasUser (name: string): boolean { return this.#users.has(name) }
+
+  /** True while `name` is in the users file marked `:admin`. */
+  isAdmin (name: string): boolean { return this.#users.isAdmin(name) }
 
   /** The user a token names, who must still be in the users file. Throws NOT_AUTHORIZED. */
   userOfToken (token: string): string {

@@ -1,9 +1,12 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { FusionError, type ErrorCode } from '../errors.js'
-import type { Door } from './acl.js'
+import type { Door } from '../types.js'
 import type { Auth } from './auth.js'
 import type { ConnectionGuard } from './connection-guard.js'
+
+/** A door of the topic space, or the echo door (counted nowhere: it carries no messages). */
+export type UpgradeDoor = Door | 'echo'
 
 /** How an upgrade is refused: an HTTP status with one of our codes. */
 export interface Refusal {
@@ -37,15 +40,26 @@ export function admitSocket (guard: ConnectionGuard, socket: Socket, onRefused: 
  * The upgrade router's `admit` hook: connection limits for both WebSocket doors, and
  * for /mqtt a token passed as `?token=` or a Bearer header (a bad one is refused with
  * 401; a bad cookie is ignored there, since the client may still log in in CONNECT).
+ * /echo needs a valid token when auth is on (401 otherwise): a gateway that admits only
+ * its users offers nothing, not even an echo, to anyone else.
  * /ws checks its token itself, so a browser sees NOT_AUTHORIZED and 1008 rather
  * than an anonymous failed upgrade.
  */
-export function createUpgradeAdmission (guard: ConnectionGuard, auth: Auth | undefined, onRefused: (err: FusionError) => void = () => {}): (req: IncomingMessage, door: Door) => Refusal | undefined {
+export function createUpgradeAdmission (guard: ConnectionGuard, auth: Auth | undefined, onRefused: (err: FusionError) => void = () => {}): (req: IncomingMessage, door: UpgradeDoor) => Refusal | undefined {
   return (req, door) => {
     const opened = guard.open(req.socket.remoteAddress)
     if (opened instanceof FusionError) {
       onRefused(opened)
       return refusalOf(opened)
+    }
+    if (auth && door === 'echo') {
+      try {
+        auth.userOfRequest(req)
+      } catch (err) {
+        opened.release()
+        onRefused(err as FusionError)
+        return refusalOf(err as FusionError)
+      }
     }
     if (auth && door === 'mqtt-ws') {
       const explicit = auth.tokenOf({ url: req.url, headers: { ...req.headers, cookie: undefined } })

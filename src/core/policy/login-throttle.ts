@@ -1,4 +1,41 @@
 import { FusionError } from '../errors.js'
+import { KeyedBuckets, type Clock } from './token-bucket.js'
+import { addressKey } from './connection-guard.js'
+
+/**
+ * Failed password checks one address may have: 20 at once, then one a second (3,600
+ * guesses an hour), over every door together. Counted per address key (an IPv6 /64 is
+ * one address), so spreading guesses over many user names does not escape it. Twice the
+ * per-name allowance, so a user who mistypes is stopped by the name's wait first.
+ */
+export const LOGIN_FAILURES_PER_ADDRESS = { perSec: 1, burst: 20 } as const
+
+/**
+ * Password guessing from one address, against any number of user names: each failed
+ * check takes a token from the address's bucket, and while the bucket is empty every
+ * check from that address is refused RATE_LIMITED before the password is looked at
+ * (so a refusal says nothing about a guess). Right passwords take nothing, so a NAT full
+ * of devices that log in correctly is never slowed; only failures are counted.
+ */
+export class AddressLoginGate {
+  readonly #failures: KeyedBuckets
+
+  constructor (now?: Clock, rate: { perSec: number, burst: number } = LOGIN_FAILURES_PER_ADDRESS) {
+    this.#failures = new KeyedBuckets(rate.perSec, rate.burst, 10_000, now)
+  }
+
+  /** Throws RATE_LIMITED while `address` must wait. An unknown address is not limited here. */
+  check (address: string | undefined): void {
+    if (address === undefined) return
+    if (!this.#failures.has(addressKey(address))) {
+      throw new FusionError('RATE_LIMITED', 'too many failed logins from this address; wait a little')
+    }
+  }
+
+  failed (address: string | undefined): void {
+    if (address !== undefined) this.#failures.take(addressKey(address))
+  }
+}
 
 export interface LoginThrottleOptions {
   /** Failed logins in a row a name may have before attempts must wait. @default 10 */

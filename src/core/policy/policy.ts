@@ -1,14 +1,15 @@
 import type { IncomingMessage } from 'node:http'
-import { isIP, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { FusionError } from '../errors.js'
 import type { GatewayOptions } from '../options.js'
-import { createDefaultAcl, type Acl, type Door, type Identity } from './acl.js'
+import { createDefaultAcl, type Acl, type AclDecision, type ExplainWho, type Identity } from './acl.js'
 import { loadAclFile } from './acl-file.js'
 import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
-import { admitSocket, createUpgradeAdmission, type Refusal } from './connection-admission.js'
+import { admitSocket, createUpgradeAdmission, type Refusal, type UpgradeDoor } from './connection-admission.js'
 import { loadTokenSecret } from './token.js'
+import { isLoopbackHost, OriginCheck } from './origin-check.js'
 import { rateGateFactory } from './token-bucket.js'
 import type { RateGateFactory } from '../types.js'
 import { UserStore } from './users.js'
@@ -27,10 +28,12 @@ export interface GatewayPolicy {
   /** One message-rate gate per client; undefined when --msg-rate is 0. */
   readonly rateGate: RateGateFactory | undefined
   readonly allowedOrigins: readonly string[]
+  /** The Origin and Host checks of the upgrades and the HTTP API (one instance for both). */
+  readonly originCheck: OriginCheck
   /** Certificate and key when TLS is on. */
   readonly tls: { readonly cert: Buffer, readonly key: Buffer } | undefined
   /** The upgrade router's admit hook (limits; /mqtt tokens). */
-  readonly admitUpgrade: (req: IncomingMessage, door: Door) => Refusal | undefined
+  readonly admitUpgrade: (req: IncomingMessage, door: UpgradeDoor) => Refusal | undefined
   /** Admission of a raw MQTT/TCP or MQTT/TLS socket. */
   readonly admitSocket: (socket: Socket) => boolean
   /** With auth on, who a /ws connection is (or why not); undefined with auth off. */
@@ -48,6 +51,10 @@ class SwappableAcl implements Acl {
   constructor (public current: Acl) {}
   checkPublish (who: Identity, topic: string): void { this.current.checkPublish(who, topic) }
   checkSubscribe (who: Identity, filter: string): void { this.current.checkSubscribe(who, filter) }
+  explain (who: ExplainWho, access: 'read' | 'write', target: string): AclDecision {
+    if (!this.current.explain) throw new FusionError('NOT_FOUND', 'this ACL cannot explain its decisions')
+    return this.current.explain(who, access, target)
+  }
 }
 
 function readPem (file: string, flag: string): Buffer {
@@ -59,7 +66,7 @@ function readPem (file: string, flag: string): Buffer {
 }
 
 function isLoopback (host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+  return isLoopbackHost(host)
 }
 
 /**
@@ -83,6 +90,7 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
     if (!tls && !isLoopback(options.host)) log('warn', 'auth is on without TLS: passwords and tokens cross the network in the clear (--tls-cert/--tls-key)')
   }
   const allowedOrigins = (options.allowOrigin ?? '').split(',').map((o) => o.trim()).filter(Boolean)
+  if (options.metricsToken !== undefined && !auth) log('warn', '--metrics-token has no effect without --users: /metrics and /api/stats are open while auth is off')
   const guard = new ConnectionGuard(options)
   const refused = (err: FusionError): void => { if (err.code === 'RATE_LIMITED') stats.dropped.rateLimited++ }
   const ready = auth
@@ -93,6 +101,8 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
     guard,
     rateGate: options.msgRate > 0 ? rateGateFactory(options.msgRate) : undefined,
     allowedOrigins,
+    // Bound to loopback only, foreign Host names are refused (DNS rebinding).
+    originCheck: new OriginCheck({ allowed: allowedOrigins, secure: tls !== undefined, loopbackOnly: isLoopback(options.host) }),
     tls,
     admitUpgrade: createUpgradeAdmission(guard, auth, refused),
     admitSocket: (socket) => admitSocket(guard, socket, refused),

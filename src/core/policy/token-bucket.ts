@@ -43,6 +43,12 @@ export class TokenBucket {
     return true
   }
 
+  /** True when `n` tokens could be taken now; takes nothing. */
+  has (n = 1): boolean {
+    this.#refill()
+    return this.#tokens >= n
+  }
+
   /** True when the bucket has refilled completely (it could be forgotten). */
   get full (): boolean {
     this.#refill()
@@ -77,6 +83,11 @@ export class KeyedBuckets {
       this.#buckets.set(key, b)
     }
     return b.take(n)
+  }
+
+  /** True when `key` could take `n` tokens now; takes nothing and adds no key. */
+  has (key: string, n = 1): boolean {
+    return this.#buckets.get(key)?.has(n) ?? n <= this.#burst
   }
 
   get size (): number { return this.#buckets.size }

@@ -34,6 +34,25 @@ export function signToken (secret: Buffer, username: string, ttlMs: number, now 
   return { token: `${body}.${mac(secret, body).toString('base64url')}`, expiresAt }
 }
 
+/**
+ * The bytes of `text` when it is the one spelling signToken writes: base64url without
+ * padding, every character from its alphabet and the unused low bits of the last one
+ * zero. Node's decoder is lenient (it skips `=`, spaces and unknown characters, takes
+ * `+` and `/`, ignores the spare bits), so one MAC would otherwise have many accepted
+ * spellings: a token that is not byte-for-byte what we signed is refused. Linear.
+ */
+export function canonicalBase64url (text: string): Buffer | undefined {
+  if (text.length === 0 || text.length % 4 === 1) return undefined
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 /* - */ || c === 95 /* _ */
+    if (!ok) return undefined
+  }
+  const bytes = Buffer.from(text, 'base64url')
+  // Re-encoding gives back the same text only when the spare bits were zero.
+  return bytes.toString('base64url') === text ? bytes : undefined
+}
+
 function denied (why: string): FusionError {
   return new FusionError('NOT_AUTHORIZED', why)
 }
@@ -44,13 +63,15 @@ export function verifyToken (secret: Buffer, token: string, now = Date.now()): s
   const parts = token.split('.')
   if (parts.length !== 3 || parts[0] !== VERSION) throw denied('the token is not valid')
   const body = `${parts[0]}.${parts[1]}`
-  const given = Buffer.from(parts[2] as string, 'base64url')
+  const claimsBytes = canonicalBase64url(parts[1] as string)
+  const given = canonicalBase64url(parts[2] as string)
+  if (claimsBytes === undefined || given === undefined) throw denied('the token is not valid')
   const expected = mac(secret, body)
   // Length first: timingSafeEqual throws on unequal lengths, and the length is public anyway.
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw denied('the token is not valid')
   let claims: unknown
   try {
-    claims = JSON.parse(Buffer.from(parts[1] as string, 'base64url').toString('utf8'))
+    claims = JSON.parse(claimsBytes.toString('utf8'))
   } catch {
     throw denied('the token is not valid')
   }

@@ -4,9 +4,14 @@ import { FusionError } from '../errors.js'
 
 /**
  * The one user store for every door: a text file of `name:scrypt$N$r$p$salt$hash`
- * lines (salt and hash in base64). Passwords are never stored, only salted scrypt
- * hashes; `mqtt-fusion user add` writes the lines.
+ * lines (salt and hash in base64), optionally followed by `:admin` for a user who may
+ * use the admin API (GET /api/acl/explain). Files without the mark read as before.
+ * Passwords are never stored, only salted scrypt hashes; `mqtt-fusion user add` writes
+ * the lines.
  */
+
+/** The third field of a users-file line that marks an admin. */
+export const ADMIN_MARK = 'admin'
 
 /** scrypt cost: 16 MiB and roughly 50 ms per check, so a stolen file is slow to crack. */
 const COST = { N: 16384, r: 8, p: 1 } as const
@@ -71,31 +76,41 @@ export async function verifyPassword (password: string, stored: string): Promise
 // Checked for unknown names, so "no such user" takes as long as "wrong password".
 const DUMMY = `scrypt$${COST.N}$${COST.r}$${COST.p}$${Buffer.alloc(SALT_BYTES).toString('base64')}$${Buffer.alloc(KEY_BYTES).toString('base64')}`
 
-function parseUsersText (text: string, source: string): Map<string, string> {
-  const users = new Map<string, string>()
+interface UsersText { readonly hashes: Map<string, string>, readonly admins: Set<string> }
+
+// Base64 and the hash's `$` fields hold no `:`, so a third field cannot be mistaken for a hash.
+function parseUsersText (text: string, source: string): UsersText {
+  const hashes = new Map<string, string>()
+  const admins = new Set<string>()
   const lines = text.split(/\r?\n/)
   for (let n = 0; n < lines.length; n++) {
     const line = (lines[n] as string).trim()
     if (!line || line.startsWith('#')) continue
-    const colon = line.indexOf(':')
-    const name = colon < 0 ? line : line.slice(0, colon)
-    const hash = colon < 0 ? '' : line.slice(colon + 1)
-    const bad = checkUsername(name) ?? (parseHash(hash) ? undefined : 'the hash is not a scrypt$N$r$p$salt$hash line (use mqtt-fusion user add)')
+    const [name = '', hash = '', mark, ...more] = line.split(':')
+    const bad = checkUsername(name) ??
+      (parseHash(hash) ? undefined : 'the hash is not a scrypt$N$r$p$salt$hash line (use mqtt-fusion user add)') ??
+      (mark === undefined || (mark === ADMIN_MARK && more.length === 0) ? undefined : `after the hash only ":${ADMIN_MARK}" may follow`)
     if (bad) throw new FusionError('BAD_OPTION', `--users ${source} line ${n + 1}: ${bad}`)
-    users.set(name, hash)
+    hashes.set(name, hash)
+    if (mark === ADMIN_MARK) admins.add(name)
   }
-  return users
+  return { hashes, admins }
 }
 
 /** The users of one file, read at start. */
 export class UserStore {
   #users: ReadonlyMap<string, string>
+  #admins: ReadonlySet<string>
   #checking = 0
 
-  constructor (users: ReadonlyMap<string, string>) { this.#users = users }
+  constructor (users: ReadonlyMap<string, string>, admins: ReadonlySet<string> = new Set()) {
+    this.#users = users
+    this.#admins = admins
+  }
 
   static fromText (text: string, source = 'users'): UserStore {
-    return new UserStore(parseUsersText(text, source))
+    const { hashes, admins } = parseUsersText(text, source)
+    return new UserStore(hashes, admins)
   }
 
   /** Reads `file`; a missing, unreadable or bad file is a BAD_OPTION naming it. */
@@ -115,9 +130,15 @@ export class UserStore {
    * Takes the users of another store (a reread file): logins and tokens checked from
    * now on see them, so a removed user's tokens stop working at once.
    */
-  replaceWith (other: UserStore): void { this.#users = other.#users }
+  replaceWith (other: UserStore): void {
+    this.#users = other.#users
+    this.#admins = other.#admins
+  }
 
   has (name: string): boolean { return this.#users.has(name) }
+
+  /** True when `name` is in the file with the `:admin` mark. */
+  isAdmin (name: string): boolean { return this.#users.has(name) && this.#admins.has(name) }
 
   /**
    * True when `name` exists and `password` is its password. Throws RATE_LIMITED when
@@ -138,16 +159,18 @@ export class UserStore {
 
 /**
  * Adds `name` to `file` or replaces its password; creates the file (mode 0600) when
- * missing. Writes a new file and renames it over the old one, so a crash never leaves
- * half a file.
+ * missing. `admin` true or false sets or clears the admin mark; left out, an existing
+ * user keeps theirs. Writes a new file and renames it over the old one, so a crash never
+ * leaves half a file.
  */
-export async function addUser (file: string, name: string, password: string): Promise<'added' | 'updated'> {
+export async function addUser (file: string, name: string, password: string, admin?: boolean): Promise<'added' | 'updated'> {
   const bad = checkUsername(name)
   if (bad) throw new FusionError('BAD_OPTION', bad)
   if (password.length === 0) throw new FusionError('BAD_OPTION', 'the password must not be empty')
   const text = existsSync(file) ? readFileSync(file, 'utf8') : ''
-  parseUsersText(text, file) // refuse to rewrite a file we could not read back
-  const line = `${name}:${await hashPassword(password)}`
+  const before = parseUsersText(text, file) // refuse to rewrite a file we could not read back
+  const marked = admin ?? before.admins.has(name)
+  const line = `${name}:${await hashPassword(password)}${marked ? `:${ADMIN_MARK}` : ''}`
   let found = false
   const lines = text.split(/\r?\n/).filter((l, i, all) => l.length > 0 || i < all.length - 1).map((l) => {
     const t = l.trim()

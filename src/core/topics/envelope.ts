@@ -4,6 +4,7 @@
  */
 export type { Via } from '../types.js'
 import type { Via } from '../types.js'
+import { jsonTooDeep } from '../json-guard.js'
 
 export interface ChatEnvelope {
   readonly from: string
@@ -24,7 +25,8 @@ export function encodeEnvelope (env: ChatEnvelope): Buffer {
  */
 export function decodeChatPayload (payload: Buffer, fallback: Omit<ChatEnvelope, 'text'>): ChatEnvelope {
   const text = payload.toString('utf8')
-  if (text.charCodeAt(0) === 123 /* { */) {
+  // A deeply nested payload is not an envelope, and parsing it would stall the loop.
+  if (text.charCodeAt(0) === 123 /* { */ && !jsonTooDeep(text)) {
     try {
       const obj: unknown = JSON.parse(text)
       if (obj !== null && typeof obj === 'object' && !Array.isArray(obj)) {

@@ -15,7 +15,11 @@ import { historyRoutes } from './routes/history.js'
 import { loginRoutes } from './routes/login.js'
 import { publishRoutes } from './routes/publish.js'
 import { statusRoutes } from './routes/status.js'
+import { aclExplainRoutes } from './routes/acl-explain.js'
+import { registerExamplePages } from './example-pages.js'
+import { benchRoutes } from './routes/bench.js'
 import type { HttpPolicy } from './http-policy.js'
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../../core/json-guard.js'
 
 export interface AppDeps {
   readonly options: Readonly<GatewayOptions>
@@ -58,6 +62,15 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false } }
   })
 
+  // Fastify's own JSON parser (prototype-poisoning checks kept), after the nesting bound
+  // that keeps a deep body from stalling the loop in JSON.parse (json-guard.ts).
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonTooDeep(body as string)) return done(new FusionError('BAD_JSON', `the body nests objects or arrays more than ${MAX_JSON_DEPTH} deep`), undefined)
+    parseJson(req, body as string, done)
+  })
+
   app.addHook('onSend', async (_req, reply) => {
     reply.header('Content-Security-Policy', CSP)
     reply.header('X-Content-Type-Options', 'nosniff')
@@ -87,12 +100,15 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/', index: ['index.html'] })
   await app.register(fastifyStatic, { root: MQTT_DIST, prefix: '/vendor/mqtt/', decorateReply: false })
+  await registerExamplePages(app)
 
   policy?.registerDeadline(app)
-  await app.register(statusRoutes, { stats, statsExtra: deps.statsExtra, health: deps.health })
+  await app.register(statusRoutes, { stats, statsExtra: deps.statsExtra, health: deps.health, policy })
   await app.register(historyRoutes, { options, history, reads: deps.reads, acl, policy })
   await app.register(publishRoutes, { bridge, admit, stats, policy })
   if (policy) await app.register(loginRoutes, { policy })
+  await app.register(aclExplainRoutes, { acl, policy })
+  await app.register(benchRoutes, {})
 
   return app
 }

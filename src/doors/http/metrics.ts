@@ -25,6 +25,11 @@ export function renderMetrics (stats: Stats, extra: Record<string, unknown>): st
   metric('fusion_admitted_total', 'counter', 'Messages admitted into the topic space, by source.',
     Object.entries(stats.admitted).map(([source, n]) => [`{source="${source}"}`, n]))
   metric('fusion_uptime_seconds', 'gauge', 'Seconds since start.', [['', (Date.now() - stats.startedAt) / 1000]])
+  const lag = extra.eventLoop as { maxMs: number, p99Ms: number } | undefined
+  if (lag) {
+    metric('fusion_event_loop_lag_max_seconds', 'gauge', 'Longest event-loop stall over the last 30-60 s.', [['', lag.maxMs / 1000]])
+    metric('fusion_event_loop_lag_p99_seconds', 'gauge', '99th percentile of the event-loop delay over the last 30-60 s.', [['', lag.p99Ms / 1000]])
+  }
   metric('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [['', process.memoryUsage.rss()]])
   return lines.join('\n') + '\n'
 }

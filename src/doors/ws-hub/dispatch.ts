@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { FusionError, WS_CLOSE } from '../../core/errors.js'
 import { isCounted, type Admit, type Source } from '../../core/admit.js'
 import type { Acl } from '../../core/policy/acl.js'
@@ -42,6 +43,8 @@ export class Dispatcher {
   }
 
   onFrame (session: HubSession, data: Buffer, isBinary: boolean): void {
+    // The moment this door has the message: the gateway's share of its trip starts here.
+    const at = performance.now()
     this.#deps.stats.doors.ws.messagesIn++
     if (session.closed) return
     if (isBinary) {
@@ -60,7 +63,7 @@ export class Dispatcher {
     }
     const id = 'id' in frame ? frame.id : undefined
     if (this.#overRate(session, id)) return
-    this.#handle(session, frame).catch((err) => this.fail(session, err, id))
+    this.#handle(session, frame, at).catch((err) => this.fail(session, err, id))
   }
 
   /**
@@ -80,21 +83,21 @@ export class Dispatcher {
     return true
   }
 
-  async #handle (session: HubSession, frame: ClientFrame | ChatLine): Promise<void> {
+  async #handle (session: HubSession, frame: ClientFrame | ChatLine, at: number): Promise<void> {
     const { options, bridge, acl } = this.#deps
     switch (frame.type) {
       case 'line': {
         if (frame.text.length === 0) return // an empty line from a piped stdin is not a message
-        await this.#publish(session, 'ws-chat', chatTopic(session.room), Buffer.from(frame.text, 'utf8'))
+        await this.#publish(session, 'ws-chat', chatTopic(session.room), Buffer.from(frame.text, 'utf8'), at)
         return
       }
       case 'chat': {
-        await this.#publish(session, 'ws-chat', chatTopic(frame.room ?? session.room), Buffer.from(frame.text, 'utf8'))
+        await this.#publish(session, 'ws-chat', chatTopic(frame.room ?? session.room), Buffer.from(frame.text, 'utf8'), at)
         this.#ack(session, frame.id)
         return
       }
       case 'publish': {
-        await this.#publish(session, 'ws-publish', frame.topic, frame.payload, frame.qos, frame.retain)
+        await this.#publish(session, 'ws-publish', frame.topic, frame.payload, at, frame.qos, frame.retain)
         this.#ack(session, frame.id)
         return
       }
@@ -123,9 +126,9 @@ export class Dispatcher {
   }
 
   /** Chat text and publishes alike: `admit` wraps chat topics in the envelope. */
-  async #publish (session: HubSession, source: Source, topic: unknown, payload: Buffer, qos: 0 | 1 = 0, retain = false): Promise<void> {
+  async #publish (session: HubSession, source: Source, topic: unknown, payload: Buffer, at: number, qos: 0 | 1 = 0, retain = false): Promise<void> {
     const ok = this.#deps.admit({ source, who: sessionIdentity(session), name: session.name, topic, payload, wrapChat: true })
-    await this.#deps.bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin })
+    await this.#deps.bridge.publish({ topic: ok.topic, payload: ok.payload, qos, retain, origin: ok.origin, received: { door: 'ws', at } })
   }
 
   /**

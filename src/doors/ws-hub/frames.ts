@@ -1,4 +1,5 @@
 import { FusionError } from '../../core/errors.js'
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../../core/json-guard.js'
 
 /** A frame's `id`, echoed as sent: a string (at most 128 characters) or a finite number. */
 export type FrameId = string | number
@@ -26,14 +27,32 @@ export function frameId (obj: unknown): FrameId | undefined {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
 /**
+ * `text` without its trailing CR and LF characters. A loop from the end, not
+ * `/[\r\n]+$/`: that regex is tried at every start position and scans each run of
+ * newlines to its end, so a frame of newlines followed by one other character costs
+ * O(n²) (80 KB took 11 s; a frame at the default limit would take minutes).
+ */
+export function trimLineEnd (text: string): string {
+  let end = text.length
+  while (end > 0) {
+    const c = text.charCodeAt(end - 1)
+    if (c !== 10 && c !== 13) break
+    end--
+  }
+  return end === text.length ? text : text.slice(0, end)
+}
+
+/**
  * Parses one text frame. Throws FusionError BAD_JSON or BAD_FRAME (with `.frameId`
  * when the frame had one). Topic rules are checked later, by the shared topic module.
  */
 export function parseClientFrame (text: string): ClientFrame | ChatLine {
   const trimmed = text.trimStart()
   if (trimmed.charCodeAt(0) !== 123 /* { */) {
-    return { type: 'line', text: text.replace(/[\r\n]+$/, '') }
+    return { type: 'line', text: trimLineEnd(text) }
   }
+  // Deep nesting is the one shape JSON.parse is slow on (json-guard.ts).
+  if (jsonTooDeep(trimmed)) throw new FusionError('BAD_FRAME', `a frame nests objects or arrays more than ${MAX_JSON_DEPTH} deep`)
   let obj: unknown
   try {
     obj = JSON.parse(trimmed)

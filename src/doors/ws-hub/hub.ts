@@ -108,7 +108,10 @@ export class Hub {
       rate: this.#deps.rateGate?.(),
       sendHighWaterMark: options.sendHighWaterMark,
       onSlow: (s) => this.#dropSlow(s),
-      onMessageOut: () => { stats.doors.ws.messagesOut++ }
+      onMessageOut: (msg) => {
+        stats.doors.ws.messagesOut++
+        stats.latency.delivered(msg.stamp, false)
+      }
     })
     this.#sessions.set(session.clientId, session)
     this.#names.add(join.name)

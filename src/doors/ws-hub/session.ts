@@ -21,8 +21,8 @@ export interface SessionInit {
   readonly rate?: RateGate | undefined
   readonly sendHighWaterMark: number
   readonly onSlow: (s: HubSession) => void
-  /** Called for each message written to the client (the `messagesOut` counter of the door). */
-  readonly onMessageOut?: (() => void) | undefined
+  /** Called for each message written to the client (the `messagesOut` counter of the door, its latency). */
+  readonly onMessageOut?: ((msg: FusionMessage) => void) | undefined
 }
 
 /**
@@ -48,7 +48,7 @@ export class HubSession implements Sink {
   replays = 0
   readonly #hwm: number
   readonly #onSlow: (s: HubSession) => void
-  readonly #onMessageOut: (() => void) | undefined
+  readonly #onMessageOut: ((msg: FusionMessage) => void) | undefined
   #last: FusionMessage | undefined
   // Until the history is out, live messages and every other frame (acks, pongs, errors)
   // wait here, so a client always sees welcome, then history, then the rest in order.
@@ -91,7 +91,7 @@ export class HubSession implements Sink {
     } else {
       this.write(msg.json())
     }
-    this.#onMessageOut?.()
+    this.#onMessageOut?.(msg)
   }
 
   /** Sends the first frame at once, ahead of anything held back (the `welcome`). */

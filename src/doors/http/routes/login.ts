@@ -16,7 +16,7 @@ export const loginRoutes: FastifyPluginAsync<{ policy: HttpPolicy }> = async (ap
   }, async (req, reply) => {
     const auth = (req as { auth?: Auth }).auth as Auth
     const b = (req.body ?? {}) as { username?: unknown, password?: unknown }
-    const t = await auth.login(b.username, b.password)
+    const t = await auth.login(b.username, b.password, req.ip)
     reply.header('Set-Cookie', policy.cookieFor(auth, t))
     reply.header('Cache-Control', 'no-store')
     return { token: t.token, expiresAt: t.expiresAt, username: t.username }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { FastifyPluginAsync } from 'fastify'
 import type { Admit } from '../../../core/admit.js'
 import type { Stats } from '../../../core/stats.js'
@@ -33,6 +34,8 @@ export const publishRoutes: FastifyPluginAsync<PublishRoutesDeps> = async (app, 
     // Origin, rate and token before the body is looked at.
     onRequest: async (req) => { (req as { caller?: HttpCaller }).caller = policy?.checkPublish(req) ?? {} }
   }, async (req, reply) => {
+    // The body is read and parsed: the door has the message (the gateway share starts here).
+    const at = performance.now()
     const caller = (req as { caller?: HttpCaller }).caller ?? {}
     const b = req.body as PublishBody
     const payload = Buffer.from(b.payload, b.encoding === 'base64' ? 'base64' : 'utf8')
@@ -47,7 +50,7 @@ export const publishRoutes: FastifyPluginAsync<PublishRoutesDeps> = async (app, 
       wrapChat: true
     })
     stats.doors.http.messagesIn++
-    await bridge.publish({ topic: ok.topic, payload: ok.payload, qos: b.qos ?? 0, retain: b.retain ?? false, origin: ok.origin })
+    await bridge.publish({ topic: ok.topic, payload: ok.payload, qos: b.qos ?? 0, retain: b.retain ?? false, origin: ok.origin, received: { door: 'http', at } })
     return reply.status(200).send({ ok: true, topic: ok.topic, ts: ok.origin.ts })
   })
 }

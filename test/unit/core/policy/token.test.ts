@@ -41,3 +41,29 @@ t.test('the secret: given, or a file beside the users file', async (t) => {
   t.match(readFileSync(file, 'utf8'), /^[0-9a-f]{64}\n$/)
   t.same(warnings, [])
 })
+
+t.test('issue 13 item 12: only the canonical spelling of a token is accepted', async (t) => {
+  const now = 1_000_000
+  const { token } = signToken(secret, 'alice', 600_000, now)
+  t.equal(verifyToken(secret, token, now), 'alice', 'the token as signed')
+  const [v, claims, mac] = token.split('.') as [string, string, string]
+  // The MAC is 32 bytes: 43 base64url characters whose last one carries 2 spare bits.
+  const last = mac.charCodeAt(mac.length - 1)
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const idx = alphabet.indexOf(String.fromCharCode(last))
+  const spare = `${mac.slice(0, -1)}${alphabet[idx ^ 1] as string}`
+  t.same(Buffer.from(spare, 'base64url'), Buffer.from(mac, 'base64url'), 'the spare-bit spelling decodes to the same MAC (what the old check compared)')
+  const variants: Array<[string, string]> = [
+    ['padding on the MAC', `${v}.${claims}.${mac}=`],
+    ['two = on the MAC', `${v}.${claims}.${mac}==`],
+    ['padding on the claims', `${v}.${claims}==.${mac}`],
+    ['a spare bit set in the last MAC character', `${v}.${claims}.${spare}`],
+    ['standard base64 characters', `${v}.${claims}.${mac.replace(/-/g, '+').replace(/_/g, '/')}`],
+    ['a space inside the MAC', `${v}.${claims}.${mac.slice(0, 10)} ${mac.slice(10)}`],
+    ['a stray character the decoder skips', `${v}.${claims}.${mac.slice(0, 10)}*${mac.slice(10)}`]
+  ]
+  for (const [what, bad] of variants) {
+    if (bad === token) continue // e.g. a MAC with no - or _ to swap
+    t.throws(() => verifyToken(secret, bad, now), { code: 'NOT_AUTHORIZED' }, `refused: ${what}`)
+  }
+})
