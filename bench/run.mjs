@@ -9,7 +9,7 @@
  *
  *   npm run bench                  full run (about 10-15 minutes on 2 cores)
  *   npm run bench -- --quick       smoke check (under a minute)
- *   node bench/run.mjs [--reps 3] [--duration 5] [--only fanout,fanin,cross,latency,sweep,connections,durability]
+ *   node bench/run.mjs [--reps 3] [--duration 5] [--only fanout,fanin,cross,latency,sweep,connections,durability,join]
  *                      [--no-mosquitto] [--no-docs] [--conns 10000] [--pin auto|on|off]
  *   node bench/run.mjs --render [bench/results/latest.json]   rewrite the docs from a results file
  *   node bench/run.mjs --only fanout --match gateway.mqtt --reps 5 --no-docs     a few measurements, for development
@@ -29,6 +29,7 @@ import { GATEWAY_BENCH_FLAGS, cpuOf, pinned, pinning, rssOf, startAedes, startGa
 import { median, round3 } from './lib/samples.mjs'
 import { buildTargets, renderMarkdown, renderReadmeSection, renderTable, renderSvg } from './lib/report.mjs'
 import { measureDurability } from './durability.mjs'
+import { measureJoin, renderJoin } from './join.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const LOADGEN = join(ROOT, 'bench/loadgen.mjs')
@@ -432,6 +433,14 @@ async function main () {
     let durability
     if (opts.wants('durability')) durability = await measureDurability({ seconds: opts.quick ? 1 : 4, rounds: minorReps, log })
 
+    // Issue 14: N browsers joining one room with presence on, beside presence off and raw ws.
+    /** @type {Record<string, any> | undefined} */
+    let joinResults
+    if (opts.wants('join')) {
+      joinResults = await measureJoin({ sizes: opts.quick ? [300] : [1000, 5000, 10_000, 20_000], reps: minorReps, mixed: !opts.quick, log })
+      process.stdout.write(renderJoin(/** @type {any} */ (joinResults)) + '\n')
+    }
+
     const results = {
       date: startedAt.toISOString(),
       durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
@@ -443,6 +452,7 @@ async function main () {
       sweep,
       connections,
       durability,
+      join: joinResults,
       targets: /** @type {any[]} */ ([])
     }
     results.targets = buildTargets(results)

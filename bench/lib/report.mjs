@@ -95,6 +95,17 @@ export function buildTargets (results) {
   })
   durable('durability: chat acked over /ws, on-disk log / --memory', d?.chatRatio, 'chatDisk', 'chatMemory')
   durable('durability: MQTT QoS 1, held PUBACK / stock Aedes order', d?.qosRatio, 'qos1Held', 'qos1Stock')
+  // Issue 14: joins with presence on (bench/join.mjs), against a raw ws server in the same run.
+  const j = results.join?.targets
+  if (j) {
+    const max = (/** @type {string} */ name, /** @type {number | undefined} */ value, /** @type {number} */ target, /** @type {string} */ detail) =>
+      out.push({ name, kind: 'max', value: value ?? null, target, met: value === undefined || value === null ? null : value <= target, detail })
+    max('join: 10k /ws, presence on / raw ws (time)', j.join10kVsRaw, 3, `gateway ${int(j.join10kMs)} ms`)
+    max('join: 10k /ws, presence on (s)', j.join10kMs === undefined ? undefined : j.join10kMs / 1000, 10, 'time until every socket has its history frame')
+    max(`join: ${int(j.size20k ?? 20_000)} / 10k, presence on (time)`, j.join20kVs10k, 2, `${int(j.size20k ?? 0)} sockets (fd limit ${int(j.fdLimit)})`)
+    max('join: bytes per /ws socket, presence on / raw ws', j.bytesPerSocketVsRaw, 2, 'RSS growth per socket at 10k')
+    max('join: RSS, 10k /ws (presence on) + 10k MQTT idle (MB)', j.mixedRssAt2x10kMB, 250, 'extrapolated from 2 x perDoor under the fd limit')
+  }
   const c = results.connections?.median
   if (c) {
     const measured = results.connections.perDoor * 2

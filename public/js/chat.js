@@ -28,6 +28,8 @@ const ui = {
   presenceCount: byId('presence-count'),
   people: byId('presence-people'),
   devices: byId('presence-devices'),
+  presenceMore: byId('presence-more'),
+  presenceMoreText: byId('presence-more-text'),
   compareLink: byId('compare-link')
 }
 
@@ -35,8 +37,18 @@ let name = ensureName()
 let room = roomFromUrl() ?? 'lobby'
 /** Keys of the messages already shown in this room: a replay never shows one twice. */
 let seen = new Set()
-/** clientId -> presence frame, for who is online now. */
+/**
+ * clientId -> {clientId, name, via, ts}: the most recent of who is online (the server
+ * sends the count and the newest MAX_KEPT at most; "Show more" pages the rest over
+ * HTTP). Bounded, so a room of 10,000 costs the page no more than one of 100.
+ */
 const online = new Map()
+/** Entries kept, and shown per list; raised by "Show more". */
+let maxKept = 100
+const SHOWN_STEP = 100
+/** Everyone online, from the server's count (more than `online` holds in a big room). */
+let onlineCount = 0
+let renderQueued = false
 let welcomed = false
 
 const socket = new HubSocket({ room, name })
@@ -130,6 +142,62 @@ function addMessage (m) {
   return true
 }
 
+/** Drops the oldest entries beyond maxKept (Map order: oldest first). */
+function trimOnline () {
+  for (const id of online.keys()) {
+    if (online.size <= maxKept) break
+    if (id !== socket.clientId) online.delete(id)
+  }
+}
+
+function addOnline (p) {
+  if (typeof p !== 'object' || p === null || typeof p.clientId !== 'string') return
+  online.delete(p.clientId)
+  online.set(p.clientId, { clientId: p.clientId, name: String(p.name ?? p.clientId), via: String(p.via ?? ''), ts: p.ts })
+}
+
+/** At most one render per animation frame, however many presence frames arrive. */
+function queueRender () {
+  if (renderQueued) return
+  renderQueued = true
+  requestAnimationFrame(() => { renderQueued = false; renderPresence() })
+}
+
+/** One presence-batch frame (PROTOCOL.md): a snapshot replaces the roster, a delta amends it. */
+function applyBatch (frame) {
+  if (frame.snapshot) online.clear()
+  for (const id of Array.isArray(frame.left) ? frame.left : []) online.delete(id)
+  const joined = Array.isArray(frame.joined) ? frame.joined : []
+  // Most recent first: add oldest first so Map order stays oldest to newest.
+  for (let i = joined.length - 1; i >= 0; i--) addOnline(joined[i])
+  if (typeof frame.online === 'number') onlineCount = frame.online
+  trimOnline()
+  queueRender()
+}
+
+/** "Show more": the next page of who is online, from GET /api/presence. */
+async function showMore () {
+  ui.presenceMore.disabled = true
+  try {
+    const res = await fetch(`/api/presence?offset=${online.size}&limit=${SHOWN_STEP}`, { cache: 'no-store' })
+    if (!res.ok) return
+    const page = await res.json()
+    maxKept += SHOWN_STEP
+    const older = (Array.isArray(page.clients) ? page.clients : []).filter((p) => !online.has(p?.clientId))
+    // Older than everyone kept: they go first in the Map.
+    const rest = [...online.values()]
+    online.clear()
+    for (let i = older.length - 1; i >= 0; i--) addOnline(older[i])
+    for (const p of rest) addOnline(p)
+    if (typeof page.online === 'number') onlineCount = page.online
+    queueRender()
+  } catch {
+    // Offline: the button stays for another try.
+  } finally {
+    ui.presenceMore.disabled = false
+  }
+}
+
 function renderPresence () {
   const people = []
   const devices = []
@@ -144,7 +212,11 @@ function renderPresence () {
   }
   ui.people.replaceChildren(...(people.length ? people : [el('li', { className: 'empty' }, 'nobody yet')]))
   ui.devices.replaceChildren(...(devices.length ? devices : [el('li', { className: 'empty' }, 'no device connected')]))
-  ui.presenceCount.textContent = String(online.size)
+  const count = Math.max(onlineCount, online.size)
+  ui.presenceCount.textContent = String(count)
+  const hidden = count - online.size
+  ui.presenceMore.hidden = hidden <= 0
+  ui.presenceMoreText.textContent = hidden > 0 ? `and ${hidden} more online` : ''
 }
 
 socket.addEventListener('status', (ev) => {
@@ -163,6 +235,8 @@ socket.addEventListener('frame', (ev) => {
     case 'welcome':
       welcomed = true
       online.clear()
+      onlineCount = 0
+      maxKept = SHOWN_STEP
       renderPresence()
       ui.greeting.textContent = `Hello ${frame.name}, you are in #${frame.room}.`
       if (!resumed) notice(`Welcome to #${frame.room}, ${frame.name}. Messages from browsers, MQTT devices and HTTP all land here.`)
@@ -178,10 +252,16 @@ socket.addEventListener('frame', (ev) => {
     case 'message':
       if (frame.topic === socket.topic) addMessage(frame)
       break
+    case 'presence-batch':
+      applyBatch(frame)
+      break
     case 'presence':
-      if (frame.status === 'online') online.set(frame.clientId, frame)
+      // The older frame, from a server before presence-batch.
+      if (frame.status === 'online') addOnline(frame)
       else online.delete(frame.clientId)
-      renderPresence()
+      onlineCount = online.size
+      trimOnline()
+      queueRender()
       break
     case 'error':
       notice(`${frame.code}: ${frame.message}`, 'error')
@@ -196,6 +276,7 @@ function switchRoom (next, push = true) {
     seen = new Set()
     ui.messages.replaceChildren()
     online.clear()
+    onlineCount = 0
     renderPresence()
     socket.switchRoom(room)
   }
@@ -258,6 +339,8 @@ ui.clear.addEventListener('click', () => {
 })
 
 addEventListener('popstate', () => switchRoom(roomFromUrl() ?? 'lobby', false))
+
+ui.presenceMore.addEventListener('click', () => { void showMore() })
 
 if (matchMedia('(max-width: 720px)').matches) ui.presenceBox.open = false
 ui.nameInput.value = name

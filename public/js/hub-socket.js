@@ -99,7 +99,9 @@ export class HubSocket extends EventTarget {
     u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:'
     u.searchParams.set('room', this.room)
     u.searchParams.set('name', this.name)
-    if (!this.presence) u.searchParams.set('presence', 'off')
+    // Presence as one presence-batch frame per interval (the count and the most recent
+    // clients) rather than a frame per join: PROTOCOL.md, issue 14.
+    u.searchParams.set('presence', this.presence ? 'batch' : 'off')
     if (this.#joined) u.searchParams.set('since', String(this.#lastSeq))
     return u.href
   }

@@ -16,7 +16,8 @@ export const SOURCES = [
   'stored-will', // a will Aedes publishes later from its store (after kill -9, or a dead cluster peer's)
   'ws-chat', // a /ws chat frame or chat line
   'ws-publish', // a /ws publish frame
-  'http-publish' // POST /api/publish
+  'http-publish', // POST /api/publish
+  'bridge-in' // a message from an upstream broker (engine/upstream), as the ACL user bridge:<name>
 ] as const
 
 export type Source = typeof SOURCES[number]

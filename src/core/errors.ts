@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   NOT_AUTHORIZED: { status: 401, close: WS_CLOSE.POLICY, doc: 'auth is on and the token is missing, expired or forged' },
   NOT_FOUND: { status: 404, doc: 'no such route or resource' },
   STORE_FAILED: { status: 503, doc: 'the message could not be stored; it was not accepted' },
+  STORE_FULL: { status: 507, doc: 'a cap on stored state is reached (retained messages: count or bytes); the message was not accepted' },
   SHUTTING_DOWN: { status: 503, close: WS_CLOSE.GOING_AWAY, doc: 'the gateway is closing' },
   BAD_OPTION: { status: 400, doc: 'a command-line option, environment variable or config key has a bad value' },
   PORT_IN_USE: { status: 500, doc: 'a door could not listen on its port' },

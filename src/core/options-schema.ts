@@ -119,6 +119,11 @@ export const OPTIONS = {
     pattern: /^rediss?:\/\//, format: 'a redis:// URL',
     help: 'share the topic space with the other nodes on this Redis (redis:// or rediss://)'
   },
+  bridge: {
+    type: 'string', flag: 'bridge', env: 'FUSION_BRIDGE', group: 'storage', arg: 'FILE',
+    default: undefined, unset: 'no upstream broker',
+    help: 'bridge file: upstream brokers and the topics carried to and from them, stored while a link is down (docs/BRIDGE.md)'
+  },
   holdPuback: {
     // Stock Aedes acknowledges first and loses acknowledged messages on a crash.
     type: 'boolean', flag: 'hold-puback', env: 'FUSION_HOLD_PUBACK', group: 'storage', arg: 'BOOL',
@@ -147,6 +152,12 @@ export const OPTIONS = {
     type: 'int', flag: 'history-max-age-ms', env: 'FUSION_HISTORY_MAX_AGE_MS', group: 'history', arg: 'MS', unit: 'ms',
     default: 30 * DAY, min: SECOND, max: 3650 * DAY,
     help: 'oldest history kept, in milliseconds; older messages are swept'
+  },
+  historyMaxTopics: {
+    type: 'int', flag: 'history-max-topics', env: 'FUSION_HISTORY_MAX_TOPICS', group: 'history', arg: 'N',
+    default: 10_000, min: 1, max: 10_000_000,
+    help: 'distinct topics the history log keeps; a message on a new topic over it is delivered but not logged',
+    stops: 'a client publishing on endless new logged topics growing the log and its per-topic sequence map without bound (counted in `stored.historyTopicsRefused`)'
   },
 
   // ---- security
@@ -178,11 +189,22 @@ export const OPTIONS = {
     default: undefined, unset: 'anyone may use every topic, except that $ topics are read-only',
     help: 'Mosquitto-like ACL file deciding publish and subscribe on every door'
   },
+  denyAction: {
+    type: 'string', flag: 'deny-action', env: 'FUSION_DENY_ACTION', group: 'security', arg: 'ACTION',
+    default: 'ignore', pattern: /^(ignore|disconnect)$/, format: 'ignore or disconnect',
+    help: 'what a refused MQTT publish does: ignore (acknowledged and dropped, as Mosquitto and EMQX do) or disconnect'
+  },
   allowOrigin: {
     // Stops cross-site WebSocket hijacking: a page of another origin using the user's cookie.
     type: 'string', flag: 'allow-origin', env: 'FUSION_ALLOW_ORIGIN', group: 'security', arg: 'LIST',
     default: undefined, unset: 'same origin only',
     help: 'other page origins (https://host:port, comma-separated, or a star for any) that may open /ws and /mqtt and post to the API'
+  },
+  trustProxy: {
+    // Behind HAProxy every client has the proxy's address: one cap for all of them.
+    type: 'string', flag: 'trust-proxy', env: 'FUSION_TRUST_PROXY', group: 'security', arg: 'LIST',
+    default: undefined, unset: 'no proxy is trusted: the address is always the peer\'s',
+    help: 'proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For (HTTP, upgrades) and PROXY protocol v1/v2 (MQTT/TCP) name the client'
   },
   tlsCert: {
     type: 'string', flag: 'tls-cert', env: 'FUSION_TLS_CERT', group: 'security', arg: 'FILE',
@@ -243,6 +265,18 @@ export const OPTIONS = {
     help: 'milliseconds between WebSocket pings; a peer that misses one is dropped',
     stops: 'dead `/ws` and `/mqtt` peers (power cut, NAT timeout): pinged each interval, dropped when they missed one, so within two intervals'
   },
+  presenceIntervalMs: {
+    type: 'int', flag: 'presence-interval-ms', env: 'FUSION_PRESENCE_INTERVAL_MS', group: 'limits', arg: 'MS', unit: 'ms',
+    default: 250, min: 10, max: 10 * SECOND,
+    help: 'milliseconds over which presence changes are gathered into one frame for every /ws client',
+    stops: 'a join storm costing N x N frames: each interval, every `/ws` client with presence gets at most one `presence-batch` frame (or a few `presence` frames, docs/PROTOCOL.md), whatever the number of joins'
+  },
+  presenceRoster: {
+    type: 'int', flag: 'presence-roster', env: 'FUSION_PRESENCE_ROSTER', group: 'limits', arg: 'N',
+    default: 50, min: 0, max: 1000,
+    help: 'clients listed in a presence-batch frame (the most recent); the count covers everyone',
+    stops: 'a roster as large as the room sent to every client on every join; the rest is paged with `GET /api/presence`'
+  },
   maxConnections: {
     type: 'int', flag: 'max-connections', env: 'FUSION_MAX_CONNECTIONS', group: 'limits', arg: 'N',
     default: 10_000, min: 1, max: 1_000_000,
@@ -266,6 +300,31 @@ export const OPTIONS = {
     default: 1000, min: 0, max: 10_000_000,
     help: 'messages a second one client may send on any door, bursts of twice that; 0 turns it off',
     stops: "one client taking the broker's time and every subscriber's bandwidth. A token bucket per `/ws` session, per MQTT client (its will is exempt), per address for HTTP (`src/core/policy/token-bucket.ts`)"
+  },
+
+  maxRetained: {
+    type: 'int', flag: 'max-retained', env: 'FUSION_MAX_RETAINED', group: 'limits', arg: 'N',
+    default: 100_000, min: 1, max: 100_000_000,
+    help: 'retained topics kept (presence topics aside); a new retained topic over it is not kept',
+    stops: 'clients filling the store and the retained index with endless retained topics. /ws and HTTP: refused with `STORE_FULL`; MQTT 3.1.1 cannot refuse one message: delivered to those online, not retained'
+  },
+  maxRetainedBytes: {
+    type: 'int', flag: 'max-retained-bytes', env: 'FUSION_MAX_RETAINED_BYTES', group: 'limits', arg: 'N', unit: 'bytes',
+    default: 256 * MiB, min: KiB, max: 64 * 1024 * MiB,
+    help: 'bytes of retained topics and payloads kept (presence topics aside); a retained message over it is not kept',
+    stops: 'retained payloads filling the disk: as --max-retained'
+  },
+  maxQueued: {
+    type: 'int', flag: 'max-queued', env: 'FUSION_MAX_QUEUED', group: 'limits', arg: 'N',
+    default: 1000, min: 1, max: 10_000_000,
+    help: 'QoS 1/2 messages queued per offline persistent MQTT session; the oldest are dropped beyond it',
+    stops: 'a session that never comes back growing its queue for ever (as Mosquitto\'s `max_queued_messages`, which drops the newest instead); counted in `stored.queueDropped`'
+  },
+  presenceOfflineKeep: {
+    type: 'int', flag: 'presence-offline-keep', env: 'FUSION_PRESENCE_OFFLINE_KEEP', group: 'limits', arg: 'N',
+    default: 1000, min: 0, max: 10_000_000,
+    help: 'offline clients whose retained presence/<id> is kept (most recent first); older ones are cleared',
+    stops: 'every client id ever seen leaving a retained `presence/<id>` for ever; counted in `stored.presencePruned`'
   },
 
   // ---- process

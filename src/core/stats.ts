@@ -15,6 +15,27 @@ export interface DoorCounters {
 
 export type DropReason = 'slowConsumer' | 'tooLarge' | 'rateLimited' | 'aclDenied' | 'badInput' | 'storeFailed'
 
+export interface StoredCounters {
+  /** Retained topics held now (gauge). */
+  retainedMessages: number
+  /** Bytes of retained topics and payloads held now (gauge). */
+  retainedBytes: number
+  /** Retained messages not kept: --max-retained or --max-retained-bytes reached. */
+  retainedRefused: number
+  /** Messages dropped from offline queues over --max-queued (oldest first). */
+  queueDropped: number
+  /** Messages not logged: a new topic over --history-max-topics. */
+  historyTopicsRefused: number
+  /** Retained presence of offline clients cleared beyond --presence-offline-keep. */
+  presencePruned: number
+  /** CONNECTs refused with CONNACK 5: the client id's session belongs to another user. */
+  takeoverRefused: number
+  /** Deliveries dropped: the receiver may not read the topic (now). */
+  forwardDenied: number
+  /** Stored subscriptions of offline sessions removed by a reload. */
+  offlineRevoked: number
+}
+
 /**
  * Counters for `/api/stats` and `/metrics`. Plain numbers bumped on the hot path;
  * nothing is computed until somebody asks.
@@ -25,6 +46,25 @@ export class Stats {
   readonly dropped: Record<DropReason, number> = {
     slowConsumer: 0, tooLarge: 0, rateLimited: 0, aclDenied: 0, badInput: 0, storeFailed: 0
   }
+
+  /**
+   * Stored state and its caps (docs/SECURITY.md, "Stored state"): retainedMessages and
+   * retainedBytes are gauges, the rest count events since start.
+   */
+  readonly stored: StoredCounters = {
+    retainedMessages: 0,
+    retainedBytes: 0,
+    retainedRefused: 0,
+    queueDropped: 0,
+    historyTopicsRefused: 0,
+    presencePruned: 0,
+    takeoverRefused: 0,
+    forwardDenied: 0,
+    offlineRevoked: 0
+  }
+
+  /** MQTT publishes the policy refused, by what --deny-action did: acknowledged and dropped, or disconnected. */
+  readonly denied = { ignored: 0, disconnected: 0 }
 
   /** The gateway's own share of each message's trip, per door (door-latency.ts). */
   readonly latency = new DoorLatency(DOORS)
@@ -56,6 +96,8 @@ export class Stats {
       connections: Object.fromEntries(DOORS.map((d) => [d, this.doors[d].connections])),
       dropped: { ...this.dropped },
       admitted: { ...this.admitted },
+      stored: { ...this.stored },
+      denied: { ...this.denied },
       memory: { rss: process.memoryUsage.rss() },
       ...extra
     }

@@ -7,7 +7,7 @@
 export type Door = 'mqtt' | 'mqtt-ws' | 'ws' | 'http'
 
 /** Which kind of door a message came by, as `via` in envelopes, frames and history. */
-export type Via = 'ws' | 'mqtt' | 'http'
+export type Via = 'ws' | 'mqtt' | 'http' | 'bridge'
 
 /** Who is asking: the same shape for every door. */
 export interface Identity {

@@ -25,10 +25,10 @@ import { Hub } from './ws-hub/hub.js'
  * close waits for upgraded sockets), all before the engine stops.
  */
 export async function createDoors (options: Readonly<GatewayOptions>, policy: GatewayPolicy, engine: Engine, stats: Stats, log: LogFn, life: Lifecycle): Promise<Door[]> {
-  const { broker, bridge, history, presence, cluster, store } = engine
+  const { broker, bridge, history, presence, cluster, store, upstream } = engine
   const meter = new ByteMeter(stats)
   const hub = new Hub({ options, bridge, history, reads: engine.reads, presence, acl: policy.acl, admit: policy.admit, stats, log, identify: policy.identifyHub, rateGate: policy.rateGate })
-  const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark }
+  const mqttDeps = { broker, maxPacket: options.maxPacket, stats, meter, log, admit: policy.admitSocket, sendHighWaterMark: options.sendHighWaterMark, trustProxy: policy.trustProxy }
   const mqttWs = createMqttWsServer(mqttDeps)
   // Event-loop lag for /metrics and /api/stats: how long one input or task holds every connection.
   const loopLag = new LoopLagMonitor()
@@ -41,13 +41,17 @@ export async function createDoors (options: Readonly<GatewayOptions>, policy: Ga
     acl: policy.acl,
     admit: policy.admit,
     stats,
-    statsExtra: () => ({ eventLoop: loopLag.figures(), bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, limits: { msgRate: options.msgRate, msgBurst: options.msgRate * 2 }, ...(cluster ? { cluster: cluster.health() } : {}) }),
+    statsExtra: () => ({ eventLoop: loopLag.figures(), bytes: meter.totals(), broker: { clients: broker.connectedClients, id: broker.id }, hub: { sessions: hub.size, filters: bridge.filterCount }, limits: { msgRate: options.msgRate, msgBurst: options.msgRate * 2 }, ...(cluster ? { cluster: cluster.health() } : {}), upstream: upstream.stats() }),
     health: () => {
       const c = cluster?.health()
-      const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000) }
+      // A down upstream link shows here but never makes the gateway unready: local traffic still flows.
+      const links = upstream.health()
+      const detail = { store: c ? 'redis' : store.onDisk ? 'disk' : 'memory', uptime: Math.round((Date.now() - stats.startedAt) / 1000), ...(links ? { upstream: links } : {}) }
       return { ready: !life.closing && (cluster?.ready ?? true), detail: c ? { ...detail, redis: c.redis, node: c.node, nodes: c.nodes } : detail }
     },
     policy: new HttpPolicy({ auth: policy.auth, msgRate: options.msgRate, allowedOrigins: policy.allowedOrigins, secure: policy.tls !== undefined, originCheck: policy.originCheck, metricsToken: options.metricsToken }),
+    presence,
+    trustProxy: policy.trustProxy,
     https: policy.tls
   })
   // Same limits as the other doors; it reaches no topic (docs/PROTOCOL.md, the echo door).

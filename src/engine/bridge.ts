@@ -92,13 +92,19 @@ export class Bridge {
         return msg
       }
       const { seq, stored } = this.#history.append(msg.record())
-      msg.seq = seq
+      msg.seq = seq > 0 ? seq : undefined // 0: not logged (the history's topic cap)
       msg.stored = stored
       stored.catch(() => {}) // the publisher sees the failure through publish()
       if (packet.properties) this.#storedByStamp.set(packet.properties, stored)
     }
     return msg
   }
+
+  /**
+   * Another write a publish waits for before it resolves (bound late): the upstream queue
+   * of a QoS 1 message an out rule took, so a /ws or HTTP ack means stored there too.
+   */
+  alsoStored: ((stamp: object) => Promise<void> | undefined) | undefined
 
   /** The history write of the message stamped with `stamp`, if it is a logged one. */
   storedFor (stamp: object): Promise<void> | undefined { return this.#storedByStamp.get(stamp) }
@@ -113,8 +119,9 @@ export class Bridge {
     if (req.received) this.#latency?.received(stamp, req.received.door, req.received.at)
     return new Promise<void>((resolve, reject) => {
       this.#broker.publish(packet, (err?: Error) => {
-        if (err) return reject(new FusionError('STORE_FAILED', `the broker refused the message: ${err.message}`, { cause: err }))
-        const stored = this.#storedByStamp.get(stamp)
+        // A cap's own refusal (STORE_FULL) keeps its code: the client is told which limit.
+        if (err) return reject(err instanceof FusionError && err.code === 'STORE_FULL' ? err : new FusionError('STORE_FAILED', `the broker refused the message: ${err.message}`, { cause: err }))
+        const stored = bothStored(this.#storedByStamp.get(stamp), this.alsoStored?.(stamp))
         if (stored) stored.then(resolve, reject)
         else resolve()
       })
@@ -172,4 +179,9 @@ export class Bridge {
 
   /** Stops accepting publishes; safe to call twice. */
   close (): void { this.#closed = true }
+}
+
+/** Both writes, either, or none. */
+export function bothStored (a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
+  return a && b ? Promise.all([a, b]).then(() => {}) : a ?? b
 }

@@ -19,6 +19,17 @@ import type { Auth } from '../core/policy/auth.js'
 import type { RateVerdict } from '../core/policy/token-bucket.js'
 import { clientIdProblem, connectCloseReason } from '../core/policy/mqtt-rules.js'
 import { throttledLog } from '../core/log-throttle.js'
+import { SessionOwners } from './session-owners.js'
+import { ForwardCheck } from './forward-check.js'
+import { presenceSaysOnline } from './presence-prune.js'
+import { dropDeniedPublishes, liveClient, markDenied } from './internals/index.js'
+
+// The refusals --deny-action ignore acknowledges and drops: the rules' (ACL_DENIED, which
+// includes the read-only `$` topics and another client's presence). A client over its
+// size or rate limit is still disconnected: acknowledging a flood gives it no reason to
+// slow down, and a topic that breaks MQTT itself (BAD_TOPIC) is a protocol violation
+// ([MQTT-4.7.3-2]).
+const IGNORABLE = new Set(['ACL_DENIED'])
 
 const DOOR = Symbol('fusion.door')
 const USERNAME = Symbol('fusion.username')
@@ -98,6 +109,12 @@ export interface BrokerDeps {
    * (and its PUBACK) until it settles; a rejection refuses it and the connection closes.
    */
   readonly admitPublish?: ((packet: PublishPacket) => Promise<void> | undefined) | undefined
+  /** Who owns each persistent session (session-owners.ts); in memory when not given. */
+  readonly owners?: SessionOwners | undefined
+  /** Checks each delivery against the receiver's read rights; reset on reload. */
+  readonly forward?: ForwardCheck | undefined
+  /** What a publish the policy refuses does: acknowledged and dropped (default), or the connection closes. */
+  readonly denyAction?: 'ignore' | 'disconnect' | undefined
 }
 
 /** The PUBACK gate and how to find the history write of a stamped message (bound late). */
@@ -114,6 +131,10 @@ export interface Durability {
 export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const { acl, admit, stats, limits, durability } = deps
   let broker: Aedes | undefined
+  const owners = deps.owners ?? await SessionOwners.open()
+  const forward = deps.forward ?? new ForwardCheck(acl)
+  const denyAction = deps.denyAction ?? 'ignore'
+  const noisy = throttledLog(deps.log)
 
   /** Why `client`'s will cannot be kept, or undefined (and then it is stamped). */
   const checkWill = (client: Client): string | undefined => {
@@ -125,6 +146,11 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       admit.check({ source: 'mqtt-will', who, name, topic: will.topic, payload: asBuffer(will.payload) })
     } catch (err) {
       return `the will: ${(err as FusionError).message}`
+    }
+    // A will saying "online" on one's own presence topic would show the client online for
+    // ever once it is gone (issue 13, item 7): a will there must announce offline.
+    if (will.topic === `presence/${who.clientId}` && presenceSaysOnline(asBuffer(will.payload))) {
+      return `the will on ${will.topic} says online: a presence will must announce offline`
     }
     stampOrigin(will, { ts: Date.now(), via: 'mqtt', from: cleanName(name) ?? who.clientId, clientId: who.clientId, door: who.door, user: who.username })
     return undefined
@@ -209,7 +235,20 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       const accept = (): void => {
         const refusal = checkWill(client)
         if (refusal) return done(connackError(5, refusal), null)
-        done(null, true)
+        // A persistent session belongs to the user who made it (issue 13, item 2): another
+        // user's CONNECT with its client id is refused, with CONNACK 5, whether it asks for
+        // the session (clean=false: it would drain the queue) or not (clean=true: it would
+        // wipe the session and cut the owner's live connection, [MQTT-3.1.4-2]).
+        const user = tagged[VERIFIED]
+        const holder = broker ? liveClient(broker, client.id) : undefined
+        if ((holder !== undefined && holder !== client && verifiedUser(holder) !== user) || !owners.mayTake(client.id, user)) {
+          stats.stored.takeoverRefused++
+          noisy('warn', `mqtt: CONNECT as ${user ?? 'anonymous'} with client id ${client.id} refused: that session belongs to another user`)
+          return done(connackError(5, 'this client id is a session of another user'), null)
+        }
+        // [MQTT-3.1.2-6] a clean session ends the stored one: its owner record goes too.
+        const recorded = client.clean ? owners.release(client.id) : owners.claim(client.id, user)
+        recorded.then(() => done(null, true), (err: Error) => done(connackError(3, `the session owner could not be stored: ${err.message}`), null))
       }
       const auth = deps.auth
       if (!auth) return accept()
@@ -264,7 +303,18 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         })
         origin = ok.origin
       } catch (err) {
-        // MQTT 3.1.1 has no way to refuse one message [MQTT-3.3.5-2]: the connection closes.
+        const code = (err as FusionError).code
+        if (!isWill && denyAction === 'ignore' && IGNORABLE.has(code)) {
+          // MQTT 3.1.1 has no way to refuse one message [MQTT-3.3.5-2]. As Mosquitto and
+          // EMQX: acknowledge it and drop it, so a device with one bad topic is not thrown
+          // into a reconnect loop (private-stored.ts, dropDeniedPublishes).
+          stats.denied.ignored++
+          noisy('warn', `mqtt client ${who.clientId}: publish on ${String(packet.topic).slice(0, 200)} refused (${code}): acknowledged and dropped`)
+          markDenied(packet)
+          return done(null)
+        }
+        // --deny-action disconnect (or a protocol violation): the connection closes.
+        if (!isWill) stats.denied.disconnected++
         return done(err as Error)
       }
       stats.doors[who.door].messagesIn++
@@ -298,7 +348,13 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       stored.then(() => durability.gate.release(client.conn as never, messageId, true),
         () => durability.gate.release(client.conn as never, messageId, false))
     },
+    // Every delivery to an MQTT client (live, queued, retained) is checked against what
+    // the receiver may read now; returning nothing drops it (forward-check.ts).
     authorizeForward (client: Client, packet: AedesPublishPacket) {
+      if (!forward.allows(client, packet.topic, mqttIdentity)) {
+        stats.stored.forwardDenied++
+        return null as unknown as AedesPublishPacket
+      }
       stats.doors[clientDoor(client)].messagesOut++
       // The copy is out by the immediate DoorLatency queues after the pass: Aedes (persistent
       // sessions) writes it in an immediate it queues right after this returns; the
@@ -312,7 +368,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   // unhandled 'error' would end the process.
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => deps.log('error', 'broker: store error', err))
   // Aedes reports every failed write of a client that went away: one line per 10 s.
-  const noisy = throttledLog(deps.log)
+  dropDeniedPublishes(broker)
   broker.on('clientError', (client, err) => noisy('warn', `mqtt client ${client.id} dropped: ${err.message}`))
   broker.on('connectionError', (_client, err) => noisy('warn', `mqtt connection dropped before CONNECT: ${err.message}`))
   trackSubscriptionChanges(broker)

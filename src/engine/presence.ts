@@ -46,6 +46,12 @@ export function parsePresence (clientId: string, msg: FusionMessage): PresenceIn
 export class PresenceTracker implements Sink {
   readonly #bridge: Bridge
   readonly #online = new Map<string, PresenceInfo>()
+  // Who came online, oldest first, so "the most recent N" costs O(N) and not a sort of
+  // everyone on every join (which made N joins cost N^2 log N). A client that goes offline
+  // or comes back leaves its old slot behind (skipped: #slot no longer points at it);
+  // the array is compacted when the dead slots outnumber the live ones.
+  #order: string[] = []
+  readonly #slot = new Map<string, number>()
   readonly #listeners = new Set<(p: PresenceInfo) => void>()
   // Our own clients that are online, and those whose offline notice failed to go out,
   // so both can be announced again (reannounce()).
@@ -63,6 +69,10 @@ export class PresenceTracker implements Sink {
   async start (): Promise<void> {
     await this.#bridge.subscribe(PRESENCE_FILTER, this)
     for (const msg of await this.#bridge.retained(PRESENCE_FILTER)) this.#apply(msg, false)
+    // The retained store answers in no useful order: put the roster in order of arrival, once.
+    this.#order = [...this.#online.values()].sort((a, b) => a.ts - b.ts).map((p) => p.clientId)
+    this.#slot.clear()
+    this.#order.forEach((id, i) => this.#slot.set(id, i))
   }
 
   /** Marks every client still recorded online as offline: at the start of a single node, none can be. */
@@ -75,12 +85,35 @@ export class PresenceTracker implements Sink {
 
   #apply (msg: FusionMessage, notify: boolean): void {
     const clientId = msg.topic.slice('presence/'.length)
-    if (msg.payload.length === 0) { this.#online.delete(clientId); return }
+    if (msg.payload.length === 0) { this.#remove(clientId); return }
     const info = parsePresence(clientId, msg)
     if (!info) return
-    if (info.status === 'online') this.#online.set(clientId, info)
-    else this.#online.delete(clientId)
+    if (info.status === 'online') {
+      this.#online.set(clientId, info)
+      this.#slot.set(clientId, this.#order.length)
+      this.#order.push(clientId)
+      if (this.#order.length > 1024 && this.#order.length > 2 * this.#slot.size) this.#compact()
+    } else {
+      this.#remove(clientId)
+    }
     if (notify) for (const fn of this.#listeners) fn(info)
+  }
+
+  #remove (clientId: string): void {
+    this.#online.delete(clientId)
+    this.#slot.delete(clientId)
+    if (this.#order.length > 1024 && this.#order.length > 2 * this.#slot.size) this.#compact()
+  }
+
+  #compact (): void {
+    const order: string[] = []
+    for (let i = 0; i < this.#order.length; i++) {
+      const id = this.#order[i] as string
+      if (this.#slot.get(id) !== i) continue
+      this.#slot.set(id, order.length)
+      order.push(id)
+    }
+    this.#order = order
   }
 
   /** Publishes the retained presence of one of our clients. */
@@ -110,9 +143,33 @@ export class PresenceTracker implements Sink {
     ])
   }
 
+  /** How many clients are online now (all nodes). */
+  get count (): number { return this.#online.size }
+
+  /**
+   * Who is online now, most recent first: `limit` of them after skipping the `offset`
+   * most recent. Costs O(offset + limit) plus, now and then, one compaction that the
+   * departures since the last one paid for.
+   */
+  page (offset: number, limit: number): PresenceInfo[] {
+    const out: PresenceInfo[] = []
+    if (limit <= 0 || offset >= this.#online.size) return out
+    // A deep page walks every dead slot too: compact first when there are many.
+    if (offset > 0 && this.#order.length > this.#slot.size + 1024) this.#compact()
+    let skip = offset
+    for (let i = this.#order.length - 1; i >= 0 && out.length < limit; i--) {
+      const id = this.#order[i] as string
+      if (this.#slot.get(id) !== i) continue
+      if (skip > 0) { skip--; continue }
+      const p = this.#online.get(id)
+      if (p) out.push(p)
+    }
+    return out
+  }
+
   /** Who is online now, most recent first, at most `limit`. */
   online (limit = 200): PresenceInfo[] {
-    return [...this.#online.values()].sort((a, b) => b.ts - a.ts).slice(0, limit)
+    return this.page(0, limit)
   }
 
   onChange (fn: (p: PresenceInfo) => void): () => void {

@@ -10,6 +10,7 @@ import { decodeChatPayload } from '../../src/core/topics/envelope.js'
 import { decodePacket } from '../../src/engine/message.js'
 import { checkTopicFilter, checkTopicName } from '../../src/core/topics/topic-rules.js'
 import { createFileAcl, parseAclRules } from '../../src/core/policy/acl-file.js'
+import { parseUpstreamConfig, MAX_FILE_BYTES as MAX_BRIDGE_FILE_BYTES } from '../../src/engine/upstream/config.js'
 import { UserStore } from '../../src/core/policy/users.js'
 import { verifyToken } from '../../src/core/policy/token.js'
 import { Auth, cookieValue } from '../../src/core/policy/auth.js'
@@ -38,6 +39,10 @@ const secret = Buffer.from('0123456789abcdef0123456789abcdef')
 const auth = new Auth({ users: UserStore.fromText(''), secret, tokenTtlMs: 60_000 })
 const fileAcl = createFileAcl(parseAclRules('user alice\ntopic read a/#\npattern readwrite home/%u/%c/#\ntopic deny a/+/x\n'))
 
+const BRIDGE_MAX = MAX_BRIDGE_FILE_BYTES
+// Refusals are answers too: what is timed is reaching one.
+const bridgeParse = (s: string): unknown => { try { return parseUpstreamConfig(s, 'fuzz', () => Buffer.alloc(0)) } catch (err) { return err } }
+
 const cases: Case[] = [
   // /ws frames (src/doors/ws-hub/frames.ts)
   { what: 'frame: newlines then one other character (the old trim regex: quadratic)', max: MAX_FRAME, make: (n) => '\n'.repeat(n - 1) + 'x', run: parseClientFrame },
@@ -62,6 +67,11 @@ const cases: Case[] = [
   { what: 'ACL file: one line of blanks', max: 1 << 20, make: (n) => 'topic' + ' '.repeat(n - 6) + 'x', run: parseAclRules, budgetMs: FILE_BUDGET_MS },
   { what: 'ACL file: many rule lines', max: 1 << 20, make: (n) => 'topic read a/b/c\n'.repeat(Math.floor(n / 17)), run: parseAclRules, budgetMs: FILE_BUDGET_MS },
   { what: 'ACL file: pattern of %u', max: 1 << 20, make: (n) => 'pattern ' + '%u'.repeat(Math.floor((n - 8) / 2)), run: parseAclRules, budgetMs: FILE_BUDGET_MS },
+  // The bridge file (src/engine/upstream/config.ts): read at start, bounded to 256 KiB, lines to 4,096 characters
+  { what: 'bridge file: blank lines', max: BRIDGE_MAX, make: (n) => ' \n'.repeat(Math.floor(n / 2)), run: bridgeParse, budgetMs: FILE_BUDGET_MS },
+  { what: 'bridge file: long comment lines', max: BRIDGE_MAX, make: (n) => ('#'.repeat(4000) + '\n').repeat(Math.floor(n / 4001)), run: bridgeParse, budgetMs: FILE_BUDGET_MS },
+  { what: 'bridge file: blanks inside a rule line', max: BRIDGE_MAX, make: (n) => 'connection a\nurl mqtt://h\n' + ('topic a/b' + ' '.repeat(4000) + 'out 1\n').repeat(Math.floor(n / 4016)), run: bridgeParse, budgetMs: FILE_BUDGET_MS },
+  { what: 'bridge file: a rule of + levels', max: BRIDGE_MAX, make: (n) => 'connection a\nurl mqtt://h\ntopic ' + '+/'.repeat(Math.floor((n - 40) / 2)) + '#', run: bridgeParse, budgetMs: FILE_BUDGET_MS },
   { what: 'users file: CR without LF', max: 1 << 20, make: (n) => '\r'.repeat(n), run: (s) => UserStore.fromText(s), budgetMs: FILE_BUDGET_MS },
   { what: 'users file: a hash of $', max: 1 << 20, make: (n) => 'alice:' + '$'.repeat(n - 6), run: (s) => UserStore.fromText(s), budgetMs: FILE_BUDGET_MS },
   // Tokens, cookies, Authorization and Origin headers (bounded by Node's header limit)

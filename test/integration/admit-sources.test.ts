@@ -10,6 +10,7 @@ import mqtt from 'mqtt'
 import { SOURCES, type Source } from '../../src/core/admit.js'
 import { stampOrigin } from '../../src/core/origin.js'
 import { startGateway, openHub, openMqtt, nextMqttMessage, type Started } from '../helpers/gateway.js'
+import { startMosquitto, until } from '../helpers/mosquitto.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fusion-admit-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -40,10 +41,21 @@ const cases: Record<Source, (t: Test) => Promise<void>> = {
     const seen = hub.waitMessage('chat/names')
     await pub.publishAsync('chat/names', 'plain')
     t.equal((await seen).from, 'bo[31mbx', 'control characters are taken out of an MQTT user name')
-    const closed = new Promise<void>((resolve) => pub.once('close', () => resolve()))
-    pub.publish('denied/1', 'no')
+    // --deny-action ignore (the default): acknowledged, dropped, counted; the connection stays.
+    const ignoredBefore = g.gateway.stats.denied.ignored
+    await pub.publishAsync('denied/1', 'no', { qos: 1 })
+    t.equal(g.gateway.stats.denied.ignored, ignoredBefore + 1, 'a refused MQTT publish is acknowledged (PUBACK) and counted in denied.ignored')
+    const after = nextMqttMessage(sub, (topic) => topic === 'ok/2')
+    await pub.publishAsync('ok/2', 'still here')
+    await after
+    t.ok(pub.connected, 'the connection stays open after a refused publish')
+    // --deny-action disconnect: the connection closes ([MQTT-3.3.5-2] allows either).
+    const strict = await startGateway(t, { acl: aclFile, denyAction: 'disconnect' })
+    const pub2 = await openMqtt(t, strict.urls.mqtt, { clientId: 'adm-pub-strict' })
+    const closed = new Promise<void>((resolve) => pub2.once('close', () => resolve()))
+    pub2.publish('denied/1', 'no')
     await closed
-    t.pass('a refused MQTT publish closes the connection ([MQTT-3.3.5-2])')
+    t.equal(strict.gateway.stats.denied.disconnected, 1, 'with --deny-action disconnect a refused MQTT publish closes the connection, counted')
   },
   async 'mqtt-will' (t) {
     const refused = mqtt.connect(g.urls.mqtt, { clientId: 'adm-will-bad', reconnectPeriod: 0, will: { topic: 'denied/will', payload: Buffer.from('x'), qos: 0, retain: false } })
@@ -100,6 +112,25 @@ const cases: Record<Source, (t: Test) => Promise<void>> = {
     t.equal((await post('ok/http')).status, 200)
     t.equal(admitted('http-publish'), before + 1, 'counted as http-publish')
     t.equal((await post('denied/http')).status, 403, 'a publish to a refused topic: 403')
+  },
+  async 'bridge-in' (t) {
+    // A real mosquitto upstream; the link's ACL user is bridge:up (docs/BRIDGE.md).
+    const up = await startMosquitto(t)
+    const acl = join(dir, 'acl-bridge')
+    writeFileSync(acl, 'topic readwrite #\nuser bridge:up\ntopic write in/ok/#\n')
+    const conf = join(dir, 'bridge.conf')
+    writeFileSync(conf, `connection up\nurl ${up.url}\ntopic in/# in 1 "" site/\n`)
+    const b = await startGateway(t, { acl, bridge: conf })
+    await until(async () => { const s = await (await fetch(`${b.urls.http}/api/stats`)).json() as any; return s.upstream[0].state === 'connected' || undefined }, 'the link up')
+    const sub = await openMqtt(t, b.urls.mqtt, { clientId: 'adm-bridge-sub' })
+    await sub.subscribeAsync('in/#', { qos: 1 })
+    const upPub = await openMqtt(t, up.url)
+    const got = nextMqttMessage(sub, (topic) => topic === 'in/ok/1')
+    await upPub.publishAsync('site/in/denied', 'no', { qos: 1 })
+    await upPub.publishAsync('site/in/ok/1', 'yes', { qos: 1 })
+    t.equal((await got).payload.toString(), 'yes', 'what the ACL lets bridge:up write arrives')
+    t.equal(b.gateway.stats.admitted['bridge-in'], 1, 'counted as bridge-in; the refused one was not')
+    t.equal(b.gateway.stats.dropped.aclDenied, 1, 'the refused one is counted as aclDenied')
   }
 }
 

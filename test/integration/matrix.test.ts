@@ -464,15 +464,20 @@ t.test('$SYS/... is read-only from every door', async (t) => {
 
   for (const [door, url] of [['MQTT/TCP', urls.mqtt], ['MQTT/WS', urls['mqtt-ws']]] as const) {
     const pub = await mqttClient(t, url, `sys-pub-${door.slice(5).toLowerCase()}`)
-    let timer: NodeJS.Timeout | undefined
-    const closed = await new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), 5000)
-      pub.client.once('close', () => resolve(true))
-      pub.client.publish('$SYS/fusion-test/x', 'x')
-    })
-    clearTimeout(timer)
-    t.ok(closed, `${door}: the broker disconnects the publisher`)
+    // --deny-action ignore (the default): acknowledged and dropped, the connection stays.
+    await pub.client.publishAsync('$SYS/fusion-test/x', 'x', { qos: 1 })
+    t.ok(pub.client.connected, `${door}: the publish is acknowledged and dropped; the publisher stays connected`)
   }
+  const strict = await startGateway(t, { denyAction: 'disconnect' })
+  const pub = await mqttClient(t, strict.urls.mqtt, 'sys-pub-strict')
+  let timer: NodeJS.Timeout | undefined
+  const closed = await new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), 5000)
+    pub.client.once('close', () => resolve(true))
+    pub.client.publish('$SYS/fusion-test/x', 'x')
+  })
+  clearTimeout(timer)
+  t.ok(closed, 'with --deny-action disconnect the broker disconnects the publisher')
 
   await mqttSender('tcp', watcher).publish('sys/fence', Buffer.from('f'))
   await watcher.waitFor((x) => x.topic === 'sys/fence', 'the fence')

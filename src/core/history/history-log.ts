@@ -10,6 +10,10 @@ export interface HistoryOptions {
   readonly maxPerTopic?: number
   /** Oldest message kept, in ms; a sweep deletes older ones. @default 30 days */
   readonly maxAgeMs?: number
+  /** Distinct topics kept; a message on a new topic over it is not logged. @default 10000 */
+  readonly maxTopics?: number
+  /** Told each time a message is not logged because of maxTopics (counted in the stats). */
+  readonly onTopicRefused?: () => void
 }
 
 // The same physical LevelDB may be shared with the broker's persistence; these
@@ -33,6 +37,8 @@ export class HistoryLog implements HistoryStore {
   readonly #last = new Map<string, number>()
   readonly #maxPerTopic: number
   readonly #maxAgeMs: number
+  readonly #maxTopics: number
+  readonly #onTopicRefused: () => void
   #sweeper: NodeJS.Timeout | undefined
   readonly #db: Db
   // Operations appended since the last write began, in the order they were appended.
@@ -50,6 +56,8 @@ export class HistoryLog implements HistoryStore {
     this.#seqs = db.sublevel('history-seq', { valueEncoding: 'json' })
     this.#maxPerTopic = opts.maxPerTopic ?? 1000
     this.#maxAgeMs = opts.maxAgeMs ?? 30 * 24 * 3600 * 1000
+    this.#maxTopics = opts.maxTopics ?? 10_000
+    this.#onTopicRefused = opts.onTopicRefused ?? (() => {})
   }
 
   /** Opens the log on `db` and loads the last sequence of every topic. */
@@ -71,6 +79,13 @@ export class HistoryLog implements HistoryStore {
   /** Appends; returns the new sequence number and a promise settled once it is stored. */
   append (record: Omit<HistoryRecord, 'seq'>): { seq: number, stored: Promise<void> } {
     if (this.#closed) return { seq: 0, stored: Promise.reject(new FusionError('SHUTTING_DOWN', 'history log is closed')) }
+    // The topic cap (issue 13, item 7): the log and its per-topic sequence map hold at
+    // most maxTopics topics. A message on a new topic over it is still delivered, but not
+    // logged (seq 0, as on a topic outside --history-topics).
+    if (!this.#last.has(record.topic) && this.#last.size >= this.#maxTopics) {
+      this.#onTopicRefused()
+      return { seq: 0, stored: Promise.resolve() }
+    }
     const seq = this.lastSeq(record.topic) + 1
     this.#last.set(record.topic, seq)
     const full: HistoryRecord = { seq, ...record }

@@ -4,6 +4,7 @@ import { FusionError, type ErrorCode } from '../errors.js'
 import type { Door } from '../types.js'
 import type { Auth } from './auth.js'
 import type { ConnectionGuard } from './connection-guard.js'
+import { clientAddressOf, requestAddress, type TrustedProxies } from './trust-proxy.js'
 
 /** A door of the topic space, or the echo door (counted nowhere: it carries no messages). */
 export type UpgradeDoor = Door | 'echo'
@@ -26,7 +27,8 @@ export function refusalOf (err: FusionError): Refusal {
  * socket is destroyed before Aedes sees a byte of it. Returns true when admitted.
  */
 export function admitSocket (guard: ConnectionGuard, socket: Socket, onRefused: (err: FusionError) => void): boolean {
-  const opened = guard.open(socket.remoteAddress)
+  // The PROXY header's address when a trusted proxy sent one (mqtt-tcp.ts), else the peer.
+  const opened = guard.open(clientAddressOf(socket))
   if (opened instanceof FusionError) {
     onRefused(opened)
     socket.destroy()
@@ -45,9 +47,10 @@ export function admitSocket (guard: ConnectionGuard, socket: Socket, onRefused: 
  * /ws checks its token itself, so a browser sees NOT_AUTHORIZED and 1008 rather
  * than an anonymous failed upgrade.
  */
-export function createUpgradeAdmission (guard: ConnectionGuard, auth: Auth | undefined, onRefused: (err: FusionError) => void = () => {}): (req: IncomingMessage, door: UpgradeDoor) => Refusal | undefined {
+export function createUpgradeAdmission (guard: ConnectionGuard, auth: Auth | undefined, onRefused: (err: FusionError) => void = () => {}, trusted?: TrustedProxies): (req: IncomingMessage, door: UpgradeDoor) => Refusal | undefined {
   return (req, door) => {
-    const opened = guard.open(req.socket.remoteAddress)
+    // Behind a trusted proxy, each client counts under its own address (X-Forwarded-For).
+    const opened = guard.open(requestAddress(req, trusted))
     if (opened instanceof FusionError) {
       onRefused(opened)
       return refusalOf(opened)

@@ -14,7 +14,8 @@ export const MAX_CLIENT_ID_BYTES = 256
 const CONTROL = /[\u0000-\u001f\u007f]/
 // Ids the gateway gives its own clients: an MQTT client taking one could write that
 // client's presence/<id> and take over its name.
-const RESERVED_ID = /^(ws-[0-9a-f]{8}|http-.*)$/
+// bridge:<name> marks what came in over an upstream link (it never goes back out over it).
+const RESERVED_ID = /^(ws-[0-9a-f]{8}|http-.*|bridge:.*)$/
 
 /** What the CONNECT checks need of the packet. */
 export interface ConnectFacts {
@@ -52,6 +53,6 @@ export function clientIdProblem (rawId: string, clean: boolean): string | undefi
   if (rawId.length === 0) return clean ? undefined : 'an empty client id needs a clean session'
   if (Buffer.byteLength(rawId, 'utf8') > MAX_CLIENT_ID_BYTES) return `a client id is at most ${MAX_CLIENT_ID_BYTES} bytes`
   if (CONTROL.test(rawId)) return 'a client id must not contain control characters'
-  if (RESERVED_ID.test(rawId)) return 'client ids ws-xxxxxxxx and http-... belong to the gateway\'s own clients'
+  if (RESERVED_ID.test(rawId)) return 'client ids ws-xxxxxxxx, http-... and bridge:... belong to the gateway\'s own clients'
   return undefined
 }

@@ -8,6 +8,7 @@ import { loadAclFile } from './acl-file.js'
 import { Auth } from './auth.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { admitSocket, createUpgradeAdmission, type Refusal, type UpgradeDoor } from './connection-admission.js'
+import { parseTrustedProxies, type TrustedProxies } from './trust-proxy.js'
 import { loadTokenSecret } from './token.js'
 import { isLoopbackHost, OriginCheck } from './origin-check.js'
 import { rateGateFactory } from './token-bucket.js'
@@ -36,6 +37,8 @@ export interface GatewayPolicy {
   readonly admitUpgrade: (req: IncomingMessage, door: UpgradeDoor) => Refusal | undefined
   /** Admission of a raw MQTT/TCP or MQTT/TLS socket. */
   readonly admitSocket: (socket: Socket) => boolean
+  /** `--trust-proxy`: whose X-Forwarded-For and PROXY header we believe; undefined: nobody's. */
+  readonly trustProxy: TrustedProxies | undefined
   /** With auth on, who a /ws connection is (or why not); undefined with auth off. */
   readonly identifyHub: ((req: IncomingMessage) => string | FusionError) | undefined
   /**
@@ -92,6 +95,7 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
   const allowedOrigins = (options.allowOrigin ?? '').split(',').map((o) => o.trim()).filter(Boolean)
   if (options.metricsToken !== undefined && !auth) log('warn', '--metrics-token has no effect without --users: /metrics and /api/stats are open while auth is off')
   const guard = new ConnectionGuard(options)
+  const trustProxy = parseTrustedProxies(options.trustProxy)
   const refused = (err: FusionError): void => { if (err.code === 'RATE_LIMITED') stats.dropped.rateLimited++ }
   const ready = auth
   return {
@@ -104,7 +108,8 @@ export function createPolicy (options: Readonly<GatewayOptions>, stats: Stats, l
     // Bound to loopback only, foreign Host names are refused (DNS rebinding).
     originCheck: new OriginCheck({ allowed: allowedOrigins, secure: tls !== undefined, loopbackOnly: isLoopback(options.host) }),
     tls,
-    admitUpgrade: createUpgradeAdmission(guard, auth, refused),
+    admitUpgrade: createUpgradeAdmission(guard, auth, refused, trustProxy),
+    trustProxy,
     admitSocket: (socket) => admitSocket(guard, socket, refused),
     identifyHub: ready
       ? (req) => { try { return ready.userOfRequest(req) } catch (err) { return err as FusionError } }

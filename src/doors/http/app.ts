@@ -19,6 +19,9 @@ import { aclExplainRoutes } from './routes/acl-explain.js'
 import { registerExamplePages } from './example-pages.js'
 import { benchRoutes } from './routes/bench.js'
 import type { HttpPolicy } from './http-policy.js'
+import { registerPresenceRoute } from './presence-route.js'
+import type { PresenceTracker } from '../../engine/presence.js'
+import type { TrustedProxies } from '../../core/policy/trust-proxy.js'
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../../core/json-guard.js'
 
 export interface AppDeps {
@@ -34,6 +37,10 @@ export interface AppDeps {
   readonly health: () => { ready: boolean, detail: Record<string, unknown> }
   /** Origin, rate and token checks, and POST /api/login; undefined: none (anonymous, unlimited). */
   readonly policy?: HttpPolicy | undefined
+  /** `--trust-proxy`: `req.ip` comes from X-Forwarded-For when the peer is one of these. */
+  readonly trustProxy?: TrustedProxies | undefined
+  /** Who is online: serves `GET /api/presence` (paged roster). */
+  readonly presence?: PresenceTracker | undefined
   /** Certificate and key: the app serves https (and wss for the upgrades). */
   readonly https?: { readonly cert: Buffer, readonly key: Buffer } | undefined
 }
@@ -55,6 +62,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     logger: false,
+    // Fastify walks X-Forwarded-For from the right while the hop is trusted (proxy-addr),
+    // the same rule as the upgrades' (core/policy/trust-proxy.ts).
+    ...(deps.trustProxy ? { trustProxy: (address: string) => deps.trustProxy?.trusts(address) ?? false } : {}),
     bodyLimit: options.maxPayload * 2 + 4096,
     // Upgraded sockets are closed by the hub; plain keep-alive ones must not hold close().
     forceCloseConnections: true,
@@ -107,6 +117,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(historyRoutes, { options, history, reads: deps.reads, acl, policy })
   await app.register(publishRoutes, { bridge, admit, stats, policy })
   if (policy) await app.register(loginRoutes, { policy })
+  if (deps.presence) registerPresenceRoute(app, { presence: deps.presence, acl, policy })
   await app.register(aclExplainRoutes, { acl, policy })
   await app.register(benchRoutes, {})
 

@@ -10,6 +10,8 @@ import type { Stats } from '../../core/stats.js'
 import type { ByteMeter } from '../byte-meter.js'
 import { guardMqttStream } from './mqtt-guard.js'
 import { boundSendQueue } from './send-queue.js'
+import { readProxyHeader } from '../../core/policy/proxy-protocol.js'
+import { setClientAddress, type TrustedProxies } from '../../core/policy/trust-proxy.js'
 
 export interface MqttDoorDeps {
   readonly broker: Aedes
@@ -21,6 +23,8 @@ export interface MqttDoorDeps {
   readonly admit?: (socket: Socket) => boolean
   /** Bytes a client may have queued unsent before it is cut (a reader that stopped reading). */
   readonly sendHighWaterMark?: number
+  /** `--trust-proxy`: a connection from one of these starts with a PROXY protocol header. */
+  readonly trustProxy?: TrustedProxies | undefined
 }
 
 /** Hands a byte stream to Aedes behind the packet-size guard, counted under `door`. */
@@ -36,11 +40,21 @@ export function handleMqttStream (deps: MqttDoorDeps, stream: Duplex, door: Door
 
 /** The MQTT/TCP door. */
 export function createMqttTcpServer (deps: MqttDoorDeps): Server {
-  return createServer((socket: Socket) => {
+  const accept = (socket: Socket): void => {
     if (deps.admit && !deps.admit(socket)) return
     socket.setNoDelay(true)
     deps.meter.track(socket, 'mqtt')
     handleMqttStream(deps, socket, 'mqtt')
+  }
+  return createServer((socket: Socket) => {
+    if (!deps.trustProxy?.trusts(socket.remoteAddress)) { accept(socket); return }
+    // A trusted proxy names the client first (PROXY protocol v1 or v2); the limits then
+    // count that client, not the proxy.
+    socket.on('error', () => socket.destroy())
+    readProxyHeader(socket, (address) => {
+      if (address !== undefined) setClientAddress(socket, address)
+      accept(socket)
+    })
   })
 }
 

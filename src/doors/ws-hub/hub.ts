@@ -10,9 +10,10 @@ import type { Acl } from '../../core/policy/acl.js'
 import type { Stats } from '../../core/stats.js'
 import type { LogFn, RateGateFactory } from '../../core/types.js'
 import type { Bridge } from '../../engine/bridge.js'
-import type { PresenceInfo, PresenceTracker } from '../../engine/presence.js'
+import type { PresenceTracker } from '../../engine/presence.js'
 import { Dispatcher, sessionIdentity } from './dispatch.js'
 import { mayRead, readJoin, type JoinRequest } from './join.js'
+import { PresenceFanout } from './presence-fanout.js'
 import { HubSession } from './session.js'
 
 export interface HubDeps {
@@ -49,7 +50,7 @@ export class Hub {
   readonly #sessions = new Map<string, HubSession>()
   readonly #names = new Set<string>()
   readonly #heartbeat: NodeJS.Timeout
-  readonly #unlistenPresence: () => void
+  readonly #presence: PresenceFanout
   #closing: Promise<void> | undefined
 
   constructor (deps: HubDeps) {
@@ -67,7 +68,7 @@ export class Hub {
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.#onConnection(ws, req))
     this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs)
     this.#heartbeat.unref()
-    this.#unlistenPresence = deps.presence.onChange((p) => this.#broadcastPresence(p))
+    this.#presence = new PresenceFanout(deps.presence, { intervalMs: options.presenceIntervalMs, roster: options.presenceRoster })
   }
 
   get size (): number { return this.#sessions.size }
@@ -104,6 +105,7 @@ export class Hub {
       room: join.room,
       format: join.format,
       presence: join.presence,
+      presenceBatch: join.presenceBatch,
       user: join.user,
       rate: this.#deps.rateGate?.(),
       sendHighWaterMark: options.sendHighWaterMark,
@@ -126,6 +128,7 @@ export class Hub {
 
   async #join (session: HubSession, since: number | undefined): Promise<void> {
     const { bridge, history, options, presence, log } = this.#deps
+    let rosterSent = false
     try {
       session.subscriptions.add(session.roomTopic)
       await bridge.subscribe(session.roomTopic, session)
@@ -134,21 +137,15 @@ export class Hub {
         : pageLatest(history, session.roomTopic, options.historyLimit))
       if (session.closed) return
       session.release(page.messages, page.more)
-      if (session.wantsPresence) {
-        for (const p of presence.online(100)) session.writeJson(presenceFrame(p))
-      }
+      // The roster right after the history; from then on the gathered changes.
+      this.#presence.add(session)
+      rosterSent = true
       await presence.announce(session.clientId, 'online', session.name, 'ws')
     } catch (err) {
       log('error', `hub: joining ${session.clientId} to ${session.roomTopic} failed`, err)
-      session.release([])
+      if (!session.released) session.release([])
+      if (!rosterSent) this.#presence.add(session)
     }
-  }
-
-  #broadcastPresence (p: PresenceInfo): void {
-    if (this.#sessions.size === 0) return
-    const data = JSON.stringify(presenceFrame(p))
-    // Sessions still reading their history get the whole list right after it.
-    for (const s of this.#sessions.values()) if (s.wantsPresence && s.released) s.write(data)
   }
 
   #dropSlow (session: HubSession): void {
@@ -162,6 +159,7 @@ export class Hub {
     const { bridge, presence, stats } = this.#deps
     if (!this.#sessions.delete(session.clientId)) return
     session.closed = true
+    this.#presence.remove(session)
     this.#names.delete(session.name)
     stats.closed('ws')
     for (const filter of session.subscriptions) bridge.unsubscribe(filter, session)
@@ -218,7 +216,7 @@ export class Hub {
   close (): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#heartbeat)
-      this.#unlistenPresence()
+      this.#presence.close()
       const sessions = [...this.#sessions.values()]
       // Presence goes offline for everyone we hold, before the broker closes.
       await Promise.allSettled(sessions.map((s) => this.#deps.presence.announce(s.clientId, 'offline', s.name, 'ws')))
@@ -238,8 +236,4 @@ export class Hub {
     })()
     return this.#closing
   }
-}
-
-function presenceFrame (p: PresenceInfo): Record<string, unknown> {
-  return { type: 'presence', clientId: p.clientId, name: p.name, status: p.status, via: p.via, ts: p.ts }
 }

@@ -18,6 +18,8 @@ export interface JoinRequest {
   readonly format: Format
   /** The client wants presence frames and may read `presence/#`. */
   readonly presence: boolean
+  /** `?presence=batch`: presence as `presence-batch` frames (PROTOCOL.md). */
+  readonly presenceBatch: boolean
   /** `?since=`: the history sequence to replay the room from. */
   readonly since: number | undefined
 }
@@ -60,6 +62,7 @@ export function readJoin (req: IncomingMessage, clientId: string, deps: JoinDeps
     room,
     format,
     presence: wantsPresence && mayRead(deps.acl, who, 'presence/#'),
+    presenceBatch: presenceParam === 'batch',
     since: sinceParam !== null && /^\d{1,16}$/.test(sinceParam) ? Number(sinceParam) : undefined
   }
 }

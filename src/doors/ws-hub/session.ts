@@ -15,6 +15,8 @@ export interface SessionInit {
   readonly room: string
   readonly format: Format
   readonly presence: boolean
+  /** `?presence=batch`: presence arrives as `presence-batch` frames instead of one `presence` frame per change. */
+  readonly presenceBatch?: boolean | undefined
   /** The user the connection proved (auth on). */
   readonly user?: string | undefined
   /** The session's message-rate gate; undefined for no limit. */
@@ -39,6 +41,8 @@ export class HubSession implements Sink {
   readonly roomTopic: string
   readonly format: Format
   readonly wantsPresence: boolean
+  /** Presence as `presence-batch` frames (PROTOCOL.md); false: the older `presence` frames. */
+  readonly presenceBatch: boolean
   readonly user: string | undefined
   readonly rate: RateGate | undefined
   readonly subscriptions = new Set<string>()
@@ -52,7 +56,7 @@ export class HubSession implements Sink {
   #last: FusionMessage | undefined
   // Until the history is out, live messages and every other frame (acks, pongs, errors)
   // wait here, so a client always sees welcome, then history, then the rest in order.
-  #held: Array<FusionMessage | string> | undefined = []
+  #held: Array<FusionMessage | string | Buffer> | undefined = []
   #heldBytes = 0
 
   constructor (init: SessionInit) {
@@ -63,6 +67,7 @@ export class HubSession implements Sink {
     this.roomTopic = chatTopic(init.room)
     this.format = init.format
     this.wantsPresence = init.presence && init.format === 'json'
+    this.presenceBatch = this.wantsPresence && init.presenceBatch === true
     this.user = init.user
     this.rate = init.rate
     this.#hwm = init.sendHighWaterMark
@@ -96,6 +101,15 @@ export class HubSession implements Sink {
 
   /** Sends the first frame at once, ahead of anything held back (the `welcome`). */
   writeFirst (obj: unknown): void {
+    // Hold the socket's writes to the end of this turn of the event loop, not just this
+    // tick: the history and the roster, read from memory, are usually ready by then, and
+    // welcome, history and roster leave in one write instead of two. On a join storm the
+    // system calls are most of the cost (issue 14).
+    const socket = (this.ws as unknown as { _socket?: { cork (): void, uncork (): void } | null })._socket
+    if (socket) {
+      socket.cork()
+      setImmediate(() => socket.uncork())
+    }
     if (!this.isText) this.#send(JSON.stringify(obj))
   }
 
@@ -109,7 +123,7 @@ export class HubSession implements Sink {
       this.writeJson({ type: 'history', topic: this.roomTopic, messages: history, ...(more ? { more: true } : {}) })
     }
     for (const item of held) {
-      if (typeof item === 'string') { this.write(item); continue }
+      if (typeof item === 'string' || Buffer.isBuffer(item)) { this.write(item); continue }
       if (item.topic === this.roomTopic && item.seq !== undefined && item.seq <= lastSeq) continue
       this.sendMessage(item)
     }
@@ -119,7 +133,8 @@ export class HubSession implements Sink {
     if (!this.isText) this.write(JSON.stringify(obj))
   }
 
-  write (data: string): void {
+  /** Writes a text frame; a Buffer is UTF-8 JSON encoded once and shared by many sessions. */
+  write (data: string | Buffer): void {
     if (this.closed) return
     if (this.#held) {
       this.#held.push(data)
@@ -130,7 +145,7 @@ export class HubSession implements Sink {
     this.#send(data)
   }
 
-  #send (data: string): void {
+  #send (data: string | Buffer): void {
     if (this.closed) return
     // Never let one reader that stopped reading grow our memory: past the mark, it goes.
     if (this.ws.bufferedAmount > this.#hwm) {
@@ -138,7 +153,8 @@ export class HubSession implements Sink {
       return
     }
     corkUntilNextTick(this.ws)
-    this.ws.send(data)
+    if (typeof data === 'string') this.ws.send(data)
+    else this.ws.send(data, { binary: false })
   }
 
   /**

@@ -5,7 +5,7 @@ import { FusionError } from '../../core/errors.js'
 import type { LogFn } from '../../core/types.js'
 
 /** The libraries whose private parts the engine touches (see the table in index.ts). */
-export type LibraryName = 'aedes' | 'mqtt-packet' | 'ws' | 'aedes-persistence' | 'aedes-persistence-level' | 'aedes-persistence-redis' | 'mqemitter-redis'
+export type LibraryName = 'aedes' | 'mqtt-packet' | 'ws' | 'aedes-persistence' | 'aedes-persistence-level' | 'aedes-persistence-redis' | 'mqemitter-redis' | 'mqtt'
 
 /**
  * The exact version each patch of index.ts was written against and tested with. An
@@ -18,7 +18,8 @@ export const WRITTEN_FOR: Readonly<Record<LibraryName, string>> = Object.freeze(
   'aedes-persistence': '11.0.0',
   'aedes-persistence-level': '9.2.0',
   'aedes-persistence-redis': '12.0.0',
-  'mqemitter-redis': '7.2.1'
+  'mqemitter-redis': '7.2.1',
+  mqtt: '5.16.0'
 })
 
 /** What is installed: each library's version (undefined when it cannot be found). */
