@@ -6,13 +6,14 @@
  * (the profile is written on a clean exit) and prints where the CPU went, by
  * function and by module.
  *
- *   node bench/profile.mjs [--target gateway|aedes|wsb] [--pub mqtt-ws] [--sub mqtt-ws] [--scenario fanout|fanin|rate|connect] [--duration 5] [--count 2000] [--top 25]
+ *   node bench/profile.mjs [--target gateway|aedes|wsb] [--pub mqtt-ws] [--sub mqtt-ws] [--scenario fanout|fanin|rate|connect] [--qos 0|1] [--disk] [--duration 5] [--count 2000] [--top 25]
  *
  * Doors: mqtt, mqtt-ws, ws. The .cpuprofile is kept in bench/results/ for Chrome
  * DevTools or speedscope.
  */
 import { spawn } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -35,7 +36,8 @@ const serverArgs = target === 'aedes'
   ? [join(ROOT, 'bench/baselines/aedes-standalone.mjs')]
   : target === 'wsb'
     ? [join(ROOT, 'bench/baselines/ws-broadcast.mjs')]
-    : [join(ROOT, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--memory', ...GATEWAY_BENCH_FLAGS]
+    : [join(ROOT, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0',
+        ...(argv.includes('--disk') ? ['--data-dir', mkdtempSync(join(tmpdir(), 'fusion-profile-'))] : ['--memory']), ...GATEWAY_BENCH_FLAGS]
 const gwCmd = pinned(pin.server, process.execPath, ['--cpu-prof', '--cpu-prof-dir', outDir, ...serverArgs])
 const gw = spawn(gwCmd.cmd, gwCmd.args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
 /** @type {Record<string, string>} */
@@ -50,7 +52,7 @@ const urls = await new Promise((resolve, reject) => {
 const url = (/** @type {string} */ door) => (door === 'ws' && target === 'gateway' ? `${urls.ws}?presence=0` : String(urls[door]))
 const lgArgs = scenario === 'connect'
   ? ['connect', '--url', url(pubDoor), '--count', val('--count', '2000'), '--hold', '0']
-  : [scenario, '--pub', url(pubDoor), '--sub', url(subDoor), '--duration', duration]
+  : [scenario, '--pub', url(pubDoor), '--sub', url(subDoor), '--duration', duration, ...(argv.includes('--qos') ? ['--qos', val('--qos', '0')] : [])]
 const lgCmd = pinned(pin.loadgen, process.execPath, [join(ROOT, 'bench/loadgen.mjs'), ...lgArgs])
 const lg = spawn(lgCmd.cmd, lgCmd.args, { stdio: ['ignore', 'pipe', 'ignore'] })
 let result = ''

@@ -3,7 +3,7 @@
 /**
  * `npm run bench`: builds, then measures the gateway beside the parts it is made of,
  * in one run on this machine, and prints one table of ratios against the targets of
- * issue 7. Writes bench/results/latest.json and bench/results/latency.svg; a full run
+ * issues 7 and 15. Writes bench/results/latest.json and bench/results/latency.svg; a full run
  * (not --quick) also writes docs/BENCH.md, docs/bench-latest.json and
  * docs/bench-latency.svg.
  *
@@ -20,12 +20,12 @@
  * with the servers taking turns, so background noise lands on all of them alike.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { cpuOf, pinned, pinning, rssOf, startAedes, startGateway, startMosquitto, startWsBroadcast } from './lib/servers.mjs'
+import { GATEWAY_BENCH_FLAGS, cpuOf, pinned, pinning, rssOf, startAedes, startGateway, startMosquitto, startWsBroadcast } from './lib/servers.mjs'
 import { median, round3 } from './lib/samples.mjs'
 import { buildTargets, renderMarkdown, renderReadmeSection, renderTable, renderSvg } from './lib/report.mjs'
 import { measureDurability } from './durability.mjs'
@@ -160,6 +160,8 @@ function throughputPlan () {
         plan.push({ id: `fanin.q${q}.${server}.${door}`, group: 'fanin', label: `${label}, QoS ${q}`, server, pub: door, sub: door, scenario: 'fanin', extra: ['--qos', String(q)] })
       if (!opts.quick) fin('aedes', 'mqtt', 'Aedes standalone, MQTT/TCP')
       fin('gateway', 'mqtt', 'gateway, MQTT/TCP')
+      // Issue 15: what the on-disk store costs a QoS 1 fan-in, against the --memory row above.
+      if (!opts.quick && q === 1) fin('gatewayDisk', 'mqtt', 'gateway on disk (--data-dir), MQTT/TCP')
       if (!opts.quick) fin('gateway', 'ws', 'gateway, /ws hub')
       if (!opts.quick) fin('mosquitto', 'mqtt', 'Mosquitto, MQTT/TCP')
     }
@@ -302,13 +304,16 @@ async function main () {
   const stopAll = async () => { await Promise.allSettled(Object.values(servers).map((s) => s?.stop())) }
   process.on('SIGINT', () => { stopAll().finally(() => process.exit(130)) })
   try {
-    const [gateway, aedes, wsb, mosq] = await Promise.all([
+    const diskDir = opts.wants('fanin') && !opts.quick ? mkdtempSync(join(os.tmpdir(), 'fusion-bench-disk-')) : undefined
+    if (diskDir) process.on('exit', () => rmSync(diskDir, { recursive: true, force: true }))
+    const [gateway, aedes, wsb, mosq, gatewayDisk] = await Promise.all([
       startGateway(ROOT, pin.server),
       startAedes(ROOT, pin.server),
       startWsBroadcast(ROOT, pin.server),
-      opts.mosquitto ? startMosquitto(pin.server) : Promise.resolve(/** @type {{ server?: import('./lib/servers.mjs').Server, skipped?: string }} */ ({ skipped: 'disabled with --no-mosquitto' }))
+      opts.mosquitto ? startMosquitto(pin.server) : Promise.resolve(/** @type {{ server?: import('./lib/servers.mjs').Server, skipped?: string }} */ ({ skipped: 'disabled with --no-mosquitto' })),
+      diskDir ? startGateway(ROOT, pin.server, ['--data-dir', diskDir, ...GATEWAY_BENCH_FLAGS], 'gateway on disk') : Promise.resolve(undefined)
     ])
-    Object.assign(servers, { gateway, aedes, wsb, mosquitto: mosq.server })
+    Object.assign(servers, { gateway, aedes, wsb, mosquitto: mosq.server, gatewayDisk })
     mosquittoNote = mosq.skipped ?? mosq.server?.name
     if (mosq.skipped) log(`Mosquitto skipped: ${mosq.skipped}`)
 

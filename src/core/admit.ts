@@ -73,9 +73,15 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
 /** A display name without control characters, trimmed to 64 characters; undefined when nothing is left. */
 export function cleanName (raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined
+  // Every message passes its sender's name through here: a name already clean (the usual
+  // case) is recognised without building a new string.
+  if (raw.length > 0 && raw.length <= MAX_NAME && !NOT_CLEAN.test(raw)) return raw
   const name = raw.replace(CONTROL, '').trim().slice(0, MAX_NAME)
   return name.length ? name : undefined
 }
+
+// A control character anywhere, or white space at either end (what trim() would remove).
+const NOT_CLEAN = /[\u0000-\u001f\u007f-\u009f]|^\s|\s$/
 
 const COUNTED = Symbol('fusion.counted')
 
@@ -134,14 +140,9 @@ export function createAdmit (deps: AdmitDeps): Admit {
       refuse(new FusionError('RATE_LIMITED', 'over the message rate'), 'rateLimited')
     }
     stats.admitted[sub.source]++
-    const origin: Origin = {
-      ts,
-      via: viaOf(sub.who.door),
-      from,
-      clientId: sub.who.clientId,
-      door: sub.who.door,
-      ...(sub.who.username !== undefined ? { user: sub.who.username } : {})
-    }
+    const origin: Origin = sub.who.username !== undefined
+      ? { ts, via: viaOf(sub.who.door), from, clientId: sub.who.clientId, door: sub.who.door, user: sub.who.username }
+      : { ts, via: viaOf(sub.who.door), from, clientId: sub.who.clientId, door: sub.who.door }
     return { topic, payload, origin }
   }) as Admit
   admit.check = (sub) => { checks(sub, now()) }

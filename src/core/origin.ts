@@ -32,17 +32,18 @@ export const SEQ_PROPERTY = `${PREFIX}seq`
 interface Stampable { properties?: { userProperties?: Record<string, string | string[]> } | undefined }
 
 export function stampOrigin (packet: Stampable, origin: Origin): void {
-  packet.properties = {
-    userProperties: {
-      [`${PREFIX}ts`]: String(origin.ts),
-      [`${PREFIX}via`]: origin.via,
-      [`${PREFIX}from`]: origin.from,
-      [`${PREFIX}cid`]: origin.clientId,
-      ...(origin.seq !== undefined ? { [SEQ_PROPERTY]: String(origin.seq) } : {}),
-      ...(origin.door !== undefined ? { [`${PREFIX}door`]: origin.door } : {}),
-      ...(origin.user !== undefined ? { [`${PREFIX}user`]: origin.user } : {})
-    }
+  // Literal keys and no spreads: this runs once per message, and an object built this way
+  // gets one hidden class (computed keys and spreads made a dictionary each time).
+  const up: Record<string, string> = {
+    'fusion-ts': String(origin.ts),
+    'fusion-via': origin.via,
+    'fusion-from': origin.from,
+    'fusion-cid': origin.clientId
   }
+  if (origin.seq !== undefined) up['fusion-seq'] = String(origin.seq)
+  if (origin.door !== undefined) up['fusion-door'] = origin.door
+  if (origin.user !== undefined) up['fusion-user'] = origin.user
+  packet.properties = { userProperties: up }
 }
 
 /** The origin stamped on a packet, or undefined (a broker-made packet such as $SYS). */

@@ -3,8 +3,9 @@ import type { LogFn } from '../core/types.js'
 import { Aedes } from 'aedes'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
 import { indexRetained } from './retained-index.js'
-import { brokerPersistence, createEmbeddedPersistence, isClientWill, pendingWill } from './internals/index.js'
+import { brokerPersistence, createEmbeddedPersistence, isClientWill, pendingWill, skipAckLookups } from './internals/index.js'
 import { deliverAtGrantedQos, queueAtGrantedQos, trackSubscriptionChanges } from './overlap-qos.js'
+import { deliverEncodedOnce, holdAcksUntilFlush, sentUnstored, trackEncodedFilters } from './fanout/deliver-encoded.js'
 import type { Acl, Door, Identity } from '../core/policy/acl.js'
 import type { Stats } from '../core/stats.js'
 import type { Store } from '../core/store/open-store.js'
@@ -35,6 +36,7 @@ const USERNAME = Symbol('fusion.username')
 const VERIFIED = Symbol('fusion.verifiedUser')
 const RAW_ID = Symbol('fusion.rawClientId')
 const RATE = Symbol('fusion.rate')
+const WHO = Symbol('fusion.identity')
 
 interface TaggedClient {
   [DOOR]?: Door
@@ -42,6 +44,7 @@ interface TaggedClient {
   [VERIFIED]?: string
   [RAW_ID]?: string
   [RATE]?: { take (): RateVerdict }
+  [WHO]?: Identity
 }
 
 function asBuffer (payload: Buffer | string | undefined): Buffer {
@@ -184,6 +187,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     persistence = local
   }
   queueAtGrantedQos(persistence)
+  skipAckLookups(persistence, sentUnstored)
   broker = await Aedes.createBroker({
     id: deps.id,
     mq: deps.mq,
@@ -206,7 +210,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // A socket that connects and says nothing holds a slot this long (Aedes: 30 s).
     connectTimeout: 10_000,
     preConnect (client, packet, done) {
-      deliverAtGrantedQos(client)
+      // A clean session's copies are encoded once per message (fanout/deliver-encoded.ts);
+      // a persistent session's stay on Aedes's path with the granted-QoS fix.
+      if (packet.clean) deliverEncodedOnce(client)
+      else deliverAtGrantedQos(client)
       const reason = connectCloseReason(packet)
       if (reason) {
         stats.dropped.badInput++
@@ -280,7 +287,9 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       const at = performance.now()
       const tagged = client as unknown as TaggedClient
       const isWill = isClientWill(client, packet)
-      const who = mqttIdentity(client)
+      // Fixed once CONNECT is through (the door is tagged at handle(), the user proved in
+      // authenticate): built once per client, not once per message.
+      const who = (tagged[WHO] ??= mqttIdentity(client))
       let origin
       try {
         const ok = admit({
@@ -311,6 +320,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       stats.doors[who.door].messagesIn++
       stampOrigin(packet, origin)
       if (packet.properties) stats.latency.received(packet.properties, who.door, at)
+      if (packet.qos > 0) holdAcksUntilFlush(client)
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
       const admitted = deps.admitPublish?.(packet)
       if (admitted) return void admitted.then(() => done(null), (err: Error) => done(err))
@@ -346,7 +356,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
         return null as unknown as AedesPublishPacket
       }
       stats.doors[clientDoor(client)].messagesOut++
-      // Aedes writes this copy in an immediate it queues right after this returns.
+      // The copy is out by the immediate DoorLatency queues after the pass: Aedes (persistent
+      // sessions) writes it in an immediate it queues right after this returns; the
+      // encode-once path (clean sessions) into a stream corked until an immediate queued
+      // at its first write of the pass.
       stats.latency.delivered((packet as { properties?: object }).properties, true)
       return packet
     }
@@ -359,5 +372,6 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   broker.on('clientError', (client, err) => noisy('warn', `mqtt client ${client.id} dropped: ${err.message}`))
   broker.on('connectionError', (_client, err) => noisy('warn', `mqtt connection dropped before CONNECT: ${err.message}`))
   trackSubscriptionChanges(broker)
+  trackEncodedFilters(broker)
   return broker
 }

@@ -27,6 +27,12 @@
  * | ws-stream-frames | createWebSocketStream's `_write` replaced, `_writev` added, frames written to `_socket` | the small writes of one MQTT packet leave as one frame, not one frame each | none filed | ws 8.23.0 |
  * | mqttjs-stream | MQTT.js client `streamBuilder` wrapped, its `stream`'s `read` wrapped and `writableLength` read | an upstream link (engine/upstream) must not buffer a declared 256 MB packet (MQTT.js has no maximum for 3.1.1), and sheds QoS 0 when its socket is backed up | none filed | mqtt 5.16.0 |
  * | emitter-envelope | mqemitter-redis's `{id, msg}` msgpack envelope written; its `_close` called | cluster messages resent after a broken connection keep their id, so a node that got them drops the copy | none filed | mqemitter-redis 7.2.1 |
+ * | encode-once-deliver | Client `deliver0`/`deliverQoS` replaced for clean sessions (read by handlers/subscribe.js `addSubs` and `sendRetained`) | one PUBLISH encoding per message written to every subscriber, instead of two `Packet` copies, a `setImmediate` and an mqtt-packet serialisation per subscriber | none filed | aedes 1.2.0 |
+ * | encode-once-conn | Client `conn` read and corked until the end of the turn; `connecting`/`connected`/`errored` read | write where and when lib/write.js would; one `writev` per client per turn | none filed | aedes 1.2.0 |
+ * | encode-once-ids | Client `_nextId` read and advanced | QoS 1/2 packet ids from the counter Aedes's QoSPacket uses (1..65535, wrapping to 1) | none filed | aedes 1.2.0 |
+ * | encode-once-dedupe | Client `duplicates` read and written | a message reaching the client through overlapping subscriptions goes out once (lib/client.js `dedupe`) | none filed | aedes 1.2.0 |
+ * | encode-once-drain | Client `waitForDrain()` and `_onError()` called; the broker's `authorizeForward` hook called once per copy | back-pressure, a write to a closed client and the per-copy hook as deliver0/deliverQoS do | none filed | aedes 1.2.0 |
+ * | encode-once-acks | persistence `outgoingClearMessageId` wrapped (handlers/puback.js, PUBACK and PUBCOMP) | the ack of a copy sent unstored to a clean session is not looked up in the store (on disk: a LevelDB read per PUBACK, 22 % of an on-disk QoS 1 fan-in) | none filed | aedes 1.2.0, aedes-persistence 11.0.0, aedes-persistence-level 9.2.0, aedes-persistence-redis 12.0.0 |
  * | deny-ignore | Aedes instance `publish` wrapped; a refused PUBLISH marked | --deny-action ignore: Aedes's handler sends PUBACK/PUBREC, then the marked packet is dropped before anything is retained, queued or routed (an authorizePublish error always closes) | none filed | aedes 1.2.0 |
  * | stored-caps | persistence `storeRetained` and `outgoingEnqueueCombi` wrapped (outermost); `outgoingStream`, `outgoingUpdate` (message id 0), `outgoingClearMessageId` used to drop the oldest queued message | retained caps (count, bytes); per-session offline queue cap, oldest dropped | none filed | aedes 1.2.0, aedes-persistence 11.0.0, aedes-persistence-level 9.2.0, aedes-persistence-redis 12.0.0 |
  * | session-holder | Aedes `clients` and `persistence` read for one id / offline sessions | session ownership (CONNACK 5 to another user); a reload revokes stored subscriptions of offline sessions | none filed | aedes 1.2.0 |
@@ -57,6 +63,12 @@ export const PATCHES: readonly Patch[] = Object.freeze([
   { id: 'stream-io', libraries: ['aedes', 'mqtt-packet'], upstream: 'moscajs/aedes#831', usedBy: ['doors/mqtt-tcp/mqtt-guard.ts', 'doors/mqtt-tcp/send-queue.ts'] },
   { id: 'ws-socket', libraries: ['ws'], upstream: 'none filed', usedBy: ['doors/ws-cork.ts'] },
   { id: 'ws-stream-frames', libraries: ['ws'], upstream: 'none filed', usedBy: ['doors/mqtt-ws/ws-duplex.ts'] },
+  { id: 'encode-once-deliver', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-conn', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-ids', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-dedupe', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-drain', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/fanout/deliver-encoded.ts'] },
+  { id: 'encode-once-acks', libraries: ['aedes', 'aedes-persistence', 'aedes-persistence-level', 'aedes-persistence-redis'], upstream: 'none filed', usedBy: ['engine/create-broker.ts'] },
   { id: 'mqttjs-stream', libraries: ['mqtt'], upstream: 'none filed', usedBy: ['engine/upstream/link.ts'] },
   { id: 'deny-ignore', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/create-broker.ts'] },
   { id: 'stored-caps', libraries: ['aedes', 'aedes-persistence', 'aedes-persistence-level', 'aedes-persistence-redis'], upstream: 'none filed', usedBy: ['engine/stored-caps.ts'] },
@@ -81,5 +93,9 @@ export {
 } from './stored.js'
 export { sendWritesAsOneFrame, wsSocket } from './ws.js'
 export { emitterEnvelope, finishEmitterClose } from './mqemitter-redis.js'
+export {
+  authorizeForward, clientConn, clientErrored, clientWritable, failClient, firstCopy, nextPacketId, replaceDeliver,
+  skipAckLookups, waitForDrain, type AedesDelivery, type Deliver
+} from './encode-once.js'
 export { clientUnsentBytes, inspectClientReads } from './mqtt-js.js'
 export { checkLibraryVersions, installedLibraries, libraryMismatches, WRITTEN_FOR, type Installed, type LibraryName } from './versions.js'
