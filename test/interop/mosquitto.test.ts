@@ -285,12 +285,15 @@ t.test('a will: a mosquitto_sub that dies has its will delivered to /ws and MQTT
   t.equal(copies(c, 'devices/dev-43/status', 'gone'), 0, 'no will after a clean disconnect')
 })
 
-t.test('mosquitto clients are refused $SYS publishing and see no client $SYS messages', { skip }, async (t) => {
-  const { urls } = await startGateway(t)
-  const sub = await openSub(t, urls.mqtt, ['$SYS/fusion-test/#', 'fence'])
-  const r = await mosquittoPub(urls.mqtt, '$SYS/fusion-test/x', 'x', { qos: 1 })
-  t.not(r.code, 0, `mosquitto_pub -q 1 to $SYS fails (exit ${r.code})`)
-  await pub(urls.mqtt, 'fence', 'f')
-  await sub.waitFor((m) => m.topic === 'fence', 'the fence')
-  t.equal(sub.count((m) => m.topic.startsWith('$SYS/fusion-test')), 0, 'nothing reached $SYS subscribers')
+t.test('mosquitto clients cannot publish on $SYS: acknowledged and dropped by default, as Mosquitto does; refused with --deny-action disconnect', { skip }, async (t) => {
+  for (const denyAction of ['ignore', 'disconnect'] as const) {
+    const { urls } = await startGateway(t, { denyAction })
+    const sub = await openSub(t, urls.mqtt, ['$SYS/fusion-test/#', 'fence'])
+    const r = await mosquittoPub(urls.mqtt, '$SYS/fusion-test/x', 'x', { qos: 1 })
+    if (denyAction === 'ignore') t.equal(r.code, 0, `--deny-action ignore: mosquitto_pub -q 1 to $SYS gets its PUBACK (exit ${r.code})`)
+    else t.not(r.code, 0, `--deny-action disconnect: mosquitto_pub -q 1 to $SYS fails (exit ${r.code})`)
+    await pub(urls.mqtt, 'fence', 'f')
+    await sub.waitFor((m) => m.topic === 'fence', 'the fence')
+    t.equal(sub.count((m) => m.topic.startsWith('$SYS/fusion-test')), 0, `${denyAction}: nothing reached $SYS subscribers`)
+  }
 })
