@@ -5,6 +5,7 @@
 import { duplexPair, type Duplex } from 'node:stream'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import type { Aedes, Client } from 'aedes'
+import { parseOneBufferAtATime, readWholeBuffer } from '../../src/engine/internals/index.js'
 
 /** The subset of tap's Test that the helpers use. */
 export interface T {
@@ -48,7 +49,10 @@ export class PacketClient {
     mine.on('close', ended)
     mine.on('end', ended)
     theirs.on('close', ended)
+    // As every MQTT door does (internals: stream-io, parser-in-turn).
+    readWholeBuffer(theirs)
     this.client = broker.handle(theirs)
+    parseOneBufferAtATime(this.client)
   }
 
   /** True once either side closed the connection. */

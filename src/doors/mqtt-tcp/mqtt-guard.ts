@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream'
-import { inspectReads } from '../../engine/internals/index.js'
+import { inspectReads, readWholeBuffer } from '../../engine/internals/index.js'
 import { MqttLengthGuard } from '../../core/mqtt-length-guard.js'
 
 export { MqttLengthGuard }
@@ -9,6 +9,7 @@ export { MqttLengthGuard }
  * (internals: stream-io): no extra stream, no copy.
  */
 export function guardMqttStream (stream: Duplex, maxPacket: number, onViolation: (reason: string) => void): void {
+  readWholeBuffer(stream)
   const guard = new MqttLengthGuard(maxPacket)
   inspectReads(stream, (chunk) => {
     const reason = guard.check(chunk)

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Aedes } from 'aedes'
 import { tagClientDoor } from '../../engine/create-broker.js'
+import { parseOneBufferAtATime } from '../../engine/internals/index.js'
 import type { Door } from '../../core/policy/acl.js'
 import type { Stats } from '../../core/stats.js'
 import type { ByteMeter } from '../byte-meter.js'
@@ -35,6 +36,7 @@ export function handleMqttStream (deps: MqttDoorDeps, stream: Duplex, door: Door
   stats.opened(door)
   stream.once('close', () => stats.closed(door))
   const client = deps.broker.handle(stream, req)
+  parseOneBufferAtATime(client)
   tagClientDoor(client, door)
 }
 

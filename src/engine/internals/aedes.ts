@@ -23,6 +23,8 @@ interface ClientInside {
   duplicates: Record<string, number | undefined>
   deliver0: Deliver
   deliverQoS: Deliver
+  /** The connection's mqtt-packet parser (client.js: `this._parser = mqtt.parser()`). */
+  _parser: { parse (buf: Buffer): number }
 }
 
 /** The persistence calls we make on the broker's own persistence object. */
@@ -123,4 +125,33 @@ export function deliverAtQos (client: Client, granted: GrantedQos): void {
 // Aedes's own test (lib/client.js, dedupe), without its side effect of recording the copy.
 function isDuplicate (c: ClientInside, packet: Delivery): boolean {
   return !!packet.brokerId && (c.duplicates[packet.brokerId] ?? 0) >= (packet.brokerCounter ?? 0)
+}
+
+/**
+ * Makes the client's parser finish one buffer before it starts the next.
+ *
+ * Aedes reads the connection again (nextBatch) as soon as a packet's handler is done, and
+ * for a QoS 0 PUBLISH or a PINGREQ that is inside mqtt-packet's 'packet' event, so a second
+ * buffer can reach `parse()` while the first is still being parsed. mqtt-packet's parser is
+ * not re-entrant: the inner call runs the outer packet's last state again and the packets
+ * of the second buffer are lost (seen on Node 26, where a read returns one chunk, and with
+ * any stream whose `_read` pushes at once). A nested call now queues its buffer; the outer
+ * call parses it when its own is done, in arrival order.
+ */
+export function parseOneBufferAtATime (client: Client): void {
+  const parser = inside(client)._parser
+  const parse = parser.parse.bind(parser)
+  const queued: Buffer[] = []
+  let parsing = false
+  parser.parse = function parseInTurn (buf: Buffer): number {
+    if (parsing) { queued.push(buf); return 0 }
+    parsing = true
+    try {
+      let left = parse(buf)
+      for (let next = queued.shift(); next !== undefined; next = queued.shift()) left = parse(next)
+      return left
+    } finally {
+      parsing = false
+    }
+  }
 }

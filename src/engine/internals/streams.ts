@@ -6,6 +6,32 @@ import type { Duplex } from 'node:stream'
 // every byte with no extra stream and no copy.
 
 /**
+ * Makes `stream.read()` (no size) return everything buffered, as one Buffer, on every
+ * Node line. Node 26 returns only the first buffered chunk; Aedes's nextBatch then reads
+ * again from inside the parser's 'packet' event when a packet completes at once (a QoS 0
+ * PUBLISH, a PINGREQ), and mqtt-packet's parser, entered twice, loses the second chunk:
+ * over MQTT/WS (a chunk per WebSocket message) the CONNECT never got its CONNACK. With
+ * the whole buffer in one read, the nested read finds nothing, as on Node 20 to 24.
+ * Call it before any other wrapper of `read`.
+ */
+export function readWholeBuffer (stream: Duplex): void {
+  const read = stream.read.bind(stream)
+  stream.read = function wholeBufferRead (size?: number | null) {
+    const first = read(size ?? undefined) as Buffer | string | null
+    if ((size !== undefined && size !== null) || first === null || typeof first === 'string' || stream.readableLength === 0) return first
+    const chunks: Buffer[] = [first]
+    let total = first.length
+    while (stream.readableLength > 0) {
+      const next = read() as Buffer | string | null
+      if (next === null || typeof next === 'string') break
+      chunks.push(next)
+      total += next.length
+    }
+    return chunks.length === 1 ? first : Buffer.concat(chunks, total)
+  }
+}
+
+/**
  * Lets `inspect` see each chunk Aedes reads from `stream`; when it returns false the
  * stream is destroyed and Aedes reads nothing more.
  */
