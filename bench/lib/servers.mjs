@@ -150,7 +150,10 @@ export const GATEWAY_BENCH_FLAGS = ['--max-connections', '100000', '--max-connec
  * @param {string} [name] what errors call it
  */
 export function startGateway (root, cpu, args = ['--memory', ...GATEWAY_BENCH_FLAGS], name = 'gateway') {
-  const cmd = pinned(cpu, process.execPath, [join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', ...args])
+  // BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): Node flags for
+  // the gateway alone, to profile it inside any scenario (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const cmd = pinned(cpu, process.execPath, [...nodeArgs, join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', ...args])
   return startProcess(name, cmd, (line) => readyFields(line, 'mqtt-fusion ready'), { cwd: root, timeoutMs: 20_000 })
 }
 

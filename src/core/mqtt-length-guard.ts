@@ -13,6 +13,44 @@ export class MqttLengthGuard {
 
   constructor (maxPacket: number) { this.#max = maxPacket }
 
+  /** Packets begun so far (their type byte seen). */
+  get started (): number { return this.#started }
+
+  #started = 0
+
+  /**
+   * How many bytes of `chunk`, read next, hold at most `packets` more packet beginnings:
+   * the offset of the first type byte past that count, or the whole chunk. Reads nothing
+   * into the guard's state (check() does).
+   */
+  bytesForPackets (chunk: Buffer, packets: number): number {
+    let skip = this.#skip
+    let headerLen = this.#headerLen
+    let len = this.#len
+    let mul = this.#mul
+    let begun = 0
+    let i = 0
+    while (i < chunk.length) {
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length - i)
+        skip -= n
+        i += n
+        continue
+      }
+      if (headerLen === 0 && begun === packets) return i
+      const byte = chunk[i++] as number
+      if (headerLen++ === 0) { begun++; continue }
+      len += (byte & 0x7f) * mul
+      mul *= 128
+      if ((byte & 0x80) && headerLen <= 4) continue
+      skip = len
+      headerLen = 0
+      len = 0
+      mul = 1
+    }
+    return chunk.length
+  }
+
   /** Feeds bytes in stream order; returns a reason when the stream must be cut. */
   check (chunk: Buffer): string | undefined {
     let i = 0
@@ -24,7 +62,7 @@ export class MqttLengthGuard {
         continue
       }
       const byte = chunk[i++] as number
-      if (this.#headerLen++ === 0) continue // the packet type byte
+      if (this.#headerLen++ === 0) { this.#started++; continue } // the packet type byte
       this.#len += (byte & 0x7f) * this.#mul
       this.#mul *= 128
       if (byte & 0x80) {

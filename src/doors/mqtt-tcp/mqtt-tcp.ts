@@ -31,11 +31,12 @@ export interface MqttDoorDeps {
 /** Hands a byte stream to Aedes behind the packet-size guard, counted under `door`. */
 export function handleMqttStream (deps: MqttDoorDeps, stream: Duplex, door: Door, req?: IncomingMessage): void {
   const { stats } = deps
-  guardMqttStream(stream, deps.maxPacket, () => { stats.dropped.tooLarge++ })
+  const guarded = guardMqttStream(stream, deps.maxPacket, () => { stats.dropped.tooLarge++ })
   if (deps.sendHighWaterMark) boundSendQueue(stream, deps.sendHighWaterMark, () => { stats.dropped.slowConsumer++ })
   stats.opened(door)
   stream.once('close', () => stats.closed(door))
   const client = deps.broker.handle(stream, req)
+  guarded(client)
   parseOneBufferAtATime(client)
   tagClientDoor(client, door)
 }

@@ -23,6 +23,8 @@ interface ClientInside {
   duplicates: Record<string, number | undefined>
   deliver0: Deliver
   deliverQoS: Deliver
+  /** Set once the CONNACK is written (connect.js, doConnack's write callback). */
+  connackSent: boolean
   /** The connection's mqtt-packet parser (client.js: `this._parser = mqtt.parser()`). */
   _parser: { parse (buf: Buffer): number }
 }
@@ -155,3 +157,9 @@ export function parseOneBufferAtATime (client: Client): void {
     }
   }
 }
+
+/**
+ * True once Aedes has written the CONNACK. Until then it queues every packet it parses
+ * after CONNECT and drops the connection past `queueLimit` ("Client queue limit reached").
+ */
+export function connackWritten (client: Client): boolean { return inside(client).connackSent === true }

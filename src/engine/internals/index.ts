@@ -22,6 +22,7 @@
  * | broker-persistence | Aedes `persistence` read | drop a refused stored will; remove revoked subscriptions of a persistent session; read retained messages for /ws | none filed | aedes 1.2.0 |
  * | broker-heartbeats | Aedes `brokers` written | a cluster node that joined within the last minute must not have its clients' wills published | none filed | aedes 1.2.0 |
  * | redis-streams | aedes-persistence-redis stream methods wrapped in `Readable.from` | Aedes pipes them; the async generators crash a cluster node on SUBSCRIBE | none filed | aedes 1.2.0, aedes-persistence-redis 12.0.0 |
+ * | client-connack | Client `connackSent` read | until the CONNACK is written Aedes queues what follows CONNECT and drops the client at 42 packets; the read gate holds the rest in the socket until then (MQTT 3.1.1 section 3.1.4 lets a client send at once) | none filed | aedes 1.2.0 |
  * | parser-in-turn | Client `_parser.parse` wrapped | Aedes re-enters mqtt-packet's parser from a packet handler (nextBatch); the parser is not re-entrant and loses the second buffer's packets | none filed | aedes 1.2.0, mqtt-packet 9.0.2 |
  * | stream-io | the connection's `read` and `write` wrapped | Aedes has no maximum packet size (a declared 256 MB packet is buffered) and waits for `drain` on a reader that stopped; on Node 26 `read()` returns one chunk and Aedes's nested read re-enters mqtt-packet's parser, which loses packets (readWholeBuffer) | moscajs/aedes#831 (maximum packet size); none filed (Node 26) | aedes 1.2.0, mqtt-packet 9.0.2 |
  * | ws-socket | ws `_socket` read and corked | frames of one tick leave in one system call | none filed | ws 8.23.0 |
@@ -61,6 +62,7 @@ export const PATCHES: readonly Patch[] = Object.freeze([
   { id: 'broker-persistence', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/create-broker.ts', 'engine/reconcile.ts', 'engine/bridge.ts'] },
   { id: 'broker-heartbeats', libraries: ['aedes'], upstream: 'none filed', usedBy: ['engine/cluster/cluster.ts'] },
   { id: 'redis-streams', libraries: ['aedes', 'aedes-persistence-redis'], upstream: 'none filed', usedBy: ['engine/cluster/cluster.ts'] },
+  { id: 'client-connack', libraries: ['aedes'], upstream: 'none filed', usedBy: ['doors/mqtt-tcp/mqtt-guard.ts'] },
   { id: 'parser-in-turn', libraries: ['aedes', 'mqtt-packet'], upstream: 'none filed', usedBy: ['doors/mqtt-tcp/mqtt-tcp.ts'] },
   { id: 'stream-io', libraries: ['aedes', 'mqtt-packet'], upstream: 'moscajs/aedes#831', usedBy: ['doors/mqtt-tcp/mqtt-guard.ts', 'doors/mqtt-tcp/send-queue.ts'] },
   { id: 'ws-socket', libraries: ['ws'], upstream: 'none filed', usedBy: ['doors/ws-cork.ts'] },
@@ -80,7 +82,7 @@ export const PATCHES: readonly Patch[] = Object.freeze([
 
 export {
   brokerClients, brokerPersistence, clientSubscriptions, deliverAtQos, disconnectedCleanly, isClientWill,
-  markBrokerAlive, parseOneBufferAtATime, pendingWill, willTopic,
+  connackWritten, markBrokerAlive, parseOneBufferAtATime, pendingWill, willTopic,
   type BrokerPersistence, type Delivery, type GrantedQos, type HeldSubscription
 } from './aedes.js'
 export { gatePacketWrites, ungatePacketWrites, packetWritesGated, type PacketGate, type PacketWrite } from './mqtt-packet.js'
@@ -88,7 +90,7 @@ export {
   answerRetainedWith, createEmbeddedPersistence, levelRetained, levelRetainedTopics, RedisPersistence, splitOfflineQueue,
   type OfflineSub, type RetainedPacket
 } from './persistence.js'
-export { afterEachWrite, inspectReads, readWholeBuffer } from './streams.js'
+export { afterEachWrite, gateReads, readWholeBuffer, type ReadGate } from './streams.js'
 export {
   afterEnqueue, allRetained, countQueued, dropDeniedPublishes, dropOldestQueued, guardRetained, liveClient, markDenied, persistenceOf,
   type RetainedLike, type RetainedVerdict, type StoredPersistence

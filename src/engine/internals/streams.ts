@@ -31,19 +31,29 @@ export function readWholeBuffer (stream: Duplex): void {
   }
 }
 
-/**
- * Lets `inspect` see each chunk Aedes reads from `stream`; when it returns false the
- * stream is destroyed and Aedes reads nothing more.
- */
-export function inspectReads (stream: Duplex, inspect: (chunk: Buffer) => boolean): void {
+/** What Aedes may read from a connection, decided read by read. */
+export interface ReadGate {
+  /** False: read() returns null and the bytes stay in the stream (the socket is paused by its own back-pressure). */
+  open (): boolean
+  /** How many bytes of `chunk` Aedes gets now (the rest goes back to the stream); -1 destroys the stream. */
+  take (chunk: Buffer): number
+}
+
+/** Puts `gate` between Aedes and `stream`: every read passes it. */
+export function gateReads (stream: Duplex, gate: ReadGate): void {
   const read = stream.read.bind(stream)
-  stream.read = function inspectedRead (size?: number) {
-    const chunk = read(size) as Buffer | string | null
-    if (chunk !== null && typeof chunk !== 'string' && !inspect(chunk)) {
+  stream.read = function gatedRead (size?: number | null) {
+    if (!gate.open()) return null
+    const chunk = read(size ?? undefined) as Buffer | string | null
+    if (chunk === null || typeof chunk === 'string') return chunk
+    const n = gate.take(chunk)
+    if (n < 0) {
       stream.destroy()
       return null
     }
-    return chunk
+    if (n >= chunk.length) return chunk
+    stream.unshift(chunk.subarray(n))
+    return n === 0 ? null : chunk.subarray(0, n)
   }
 }
 
