@@ -53,6 +53,9 @@ const sourceAddress = (i) => { const a = i % ADDRESSES; return `127.1.${a >> 8}.
 
 // ---------------------------------------------------------------- devices (child process)
 
+/** The p-quantile of `xs` in whole ms. @param {number[]} xs @param {number} p */
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0) : undefined }
+
 /**
  * One device: a raw MQTT 3.1.1 connection (mqtt-packet), persistent session, will on its
  * presence topic, QoS 1 command subscription. Acknowledges every QoS 1 PUBLISH it gets.
@@ -164,6 +167,10 @@ async function devicesMain (url, count) {
       let backFailed = 0
       let sessionLost = 0
       let lastBackAt = 0
+      /** @type {number[]} */
+      const backTimes = []
+      /** @type {Record<string, number>} */
+      const errors = {}
       /** @type {string | undefined} */
       let backError
       await Promise.all(devices.map(async (d) => {
@@ -174,10 +181,13 @@ async function devicesMain (url, count) {
             await d.connect(false)
             back++
             lastBackAt = now()
+            backTimes.push(lastBackAt - reconnectAt)
             if (!d.sessionPresent) sessionLost++
             return
           } catch (err) {
             backError ??= /** @type {Error} */ (err).message
+            const m = /** @type {Error} */ (err).message
+            errors[m] = (errors[m] ?? 0) + 1
             await sleep(1000)
           }
         }
@@ -193,6 +203,10 @@ async function devicesMain (url, count) {
         backError,
         sessionLost,
         backMs: Math.round(lastBackAt - reconnectAt),
+        backP50Ms: pct(backTimes, 0.5),
+        backP90Ms: pct(backTimes, 0.9),
+        backP99Ms: pct(backTimes, 0.99),
+        retries: errors,
         commandsReceived: commanded.size,
         commandsLost: count - commanded.size,
         duplicates,
@@ -387,6 +401,10 @@ export async function stormOnce (count, log) {
       offlineMs,
       commandsQueuedMs,
       backMs: back.backMs,
+      backP50Ms: back.backP50Ms,
+      backP90Ms: back.backP90Ms,
+      backP99Ms: back.backP99Ms,
+      retries: back.retries,
       backFailed: back.backFailed ?? (back.error ? count : undefined),
       backError: back.backError ?? back.error,
       sessionLost: back.sessionLost,

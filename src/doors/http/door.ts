@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { displayHost, listenError, type Door } from '../door.js'
+import { displayHost, LISTEN_BACKLOG, listenError, type Door } from '../door.js'
 
 /**
  * The HTTP port as a Door: pages, REST and the upgrades to /ws and /mqtt, which share its
@@ -13,7 +13,7 @@ export function createHttpDoor (app: FastifyInstance, init: { port: number, host
     name: 'http',
     async start () {
       try {
-        await app.listen({ port: init.port, host: init.host })
+        await app.listen({ port: init.port, host: init.host, backlog: LISTEN_BACKLOG })
       } catch (cause) {
         throw listenError('http-port', init.port, cause, init.host)
       }
