@@ -226,6 +226,8 @@ async function devicesMain (url, count) {
 function healthProbe (httpUrl) {
   /** @type {number[]} */
   const samples = []
+  /** @type {number[]} when each sample started */
+  const at = []
   let failures = 0
   let stopped = false
   const loop = (async () => {
@@ -237,11 +239,18 @@ function healthProbe (httpUrl) {
         if (!res.ok) failures++
       } catch { failures++ }
       samples.push(now() - t)
+      at.push(t)
       await sleep(100)
     }
   })()
   return {
     samples,
+    /** The slowest answer among those started in [from, to). @param {number} from @param {number} to */
+    maxBetween (from, to) {
+      let m = 0
+      for (let i = 0; i < samples.length; i++) if ((at[i] ?? 0) >= from && (at[i] ?? 0) < to) m = Math.max(m, samples[i] ?? 0)
+      return Math.round(m)
+    },
     async stop () {
       stopped = true
       await loop
@@ -392,6 +401,12 @@ export async function stormOnce (count, log) {
     const back = await next('back', BACK_WITHIN_MS + 60_000)
     const onlineAt = await onlineAgain
     const cpu1 = cpuOf(gw.pid)
+    const endAt = now()
+    const healthMaxByPhase = {
+      drop: health.maxBetween(droppedAt, cmdAt),
+      commands: health.maxBetween(cmdAt, reconnectAt),
+      reconnect: health.maxBetween(reconnectAt, endAt)
+    }
     const h = await health.stop()
     health = undefined
     const rssAfter = rssOf(gw.pid)
@@ -414,11 +429,12 @@ export async function stormOnce (count, log) {
       onlineMs: onlineAt === undefined ? undefined : Math.round(onlineAt - reconnectAt),
       onlineSeen: watcher.online,
       health: h,
+      healthMaxByPhase,
       serverCpuS: cpu0 !== undefined && cpu1 !== undefined ? Math.round((cpu1 - cpu0) * 10) / 10 : undefined,
       rssBefore,
       rssAfter
     }
-    log(`back: ${r.backFailed ? `${r.backFailed} never came back; ` : ''}all CONNACKs in ${r.backMs} ms, every command in ${r.commandsMs} ms (${r.commandsLost} lost, ${r.sessionLost} sessions lost), all shown online at ${r.onlineMs} ms; /api/health p50 ${h.p50} ms p99 ${h.p99} ms max ${h.max} ms (${h.over250} of ${h.count} over 250 ms)`)
+    log(`back: ${r.backFailed ? `${r.backFailed} never came back; ` : ''}all CONNACKs in ${r.backMs} ms, every command in ${r.commandsMs} ms (${r.commandsLost} lost, ${r.sessionLost} sessions lost), all shown online at ${r.onlineMs} ms; /api/health p50 ${h.p50} ms p99 ${h.p99} ms max ${h.max} ms (${h.over250} of ${h.count} over 250 ms; slowest in the drop ${healthMaxByPhase.drop} ms, commands ${healthMaxByPhase.commands} ms, reconnect ${healthMaxByPhase.reconnect} ms)`)
     return r
   } catch (err) {
     throw new Error(`${/** @type {Error} */ (err).message} (gateway said: ${gw.stderrTail.slice(-5).join(' | ') || 'nothing'})`)

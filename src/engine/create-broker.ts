@@ -23,6 +23,10 @@ import { SessionOwners } from './session-owners.js'
 import { ForwardCheck } from './forward-check.js'
 import { presenceSaysOnline } from './presence-prune.js'
 import { dropDeniedPublishes, liveClient, markDenied } from './internals/index.js'
+import { TurnPacer } from '../core/turn-pacer.js'
+
+/** Milliseconds of wills published per event-loop turn (TurnPacer). */
+const WILL_SLICE_MS = 10
 
 // The refusals --deny-action ignore acknowledges and drops: the rules' (ACL_DENIED, which
 // includes the read-only `$` topics and another client's presence). A client over its
@@ -135,6 +139,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const forward = deps.forward ?? new ForwardCheck(acl)
   const denyAction = deps.denyAction ?? 'ignore'
   const noisy = throttledLog(deps.log)
+  const willPacer = new TurnPacer(WILL_SLICE_MS)
 
   /** Why `client`'s will cannot be kept, or undefined (and then it is stamped). */
   const checkWill = (client: Client): string | undefined => {
@@ -322,9 +327,15 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       if (packet.properties) stats.latency.received(packet.properties, who.door, at)
       if (packet.qos > 0) holdAcksUntilFlush(client)
       if (durability && packet.qos === 1 && typeof packet.messageId === 'number') durability.gate.expect(client.conn, packet.messageId)
-      const admitted = deps.admitPublish?.(packet)
-      if (admitted) return void admitted.then(() => done(null), (err: Error) => done(err))
-      done(null)
+      const go = (): void => {
+        const admitted = deps.admitPublish?.(packet)
+        if (admitted) return void admitted.then(() => done(null), (err: Error) => done(err))
+        done(null)
+      }
+      // Wills come in bursts (an outage drops thousands of devices in one poll phase):
+      // published a slice at a time so the loop keeps serving I/O between slices.
+      if (isWill) return willPacer.run(go)
+      go()
     },
     authorizeSubscribe (client: Client, sub: Subscription, done) {
       try {
