@@ -9,7 +9,7 @@
  *
  *   npm run bench                  full run (about 10-15 minutes on 2 cores)
  *   npm run bench -- --quick       smoke check (under a minute)
- *   node bench/run.mjs [--reps 3] [--duration 5] [--only fanout,fanin,cross,latency,sweep,connections,durability,join]
+ *   node bench/run.mjs [--reps 3] [--duration 5] [--only fanout,fanin,cross,latency,sweep,connections,durability,join,storm]
  *                      [--no-mosquitto] [--no-docs] [--conns 10000] [--pin auto|on|off]
  *   node bench/run.mjs --render [bench/results/latest.json]   rewrite the docs from a results file
  *   node bench/run.mjs --only fanout --match gateway.mqtt --reps 5 --no-docs     a few measurements, for development
@@ -30,6 +30,7 @@ import { median, round3 } from './lib/samples.mjs'
 import { buildTargets, renderMarkdown, renderReadmeSection, renderTable, renderSvg } from './lib/report.mjs'
 import { measureDurability } from './durability.mjs'
 import { measureJoin, renderJoin } from './join.mjs'
+import { measureStorm, renderStorm } from './storm.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const LOADGEN = join(ROOT, 'bench/loadgen.mjs')
@@ -441,6 +442,14 @@ async function main () {
       process.stdout.write(renderJoin(/** @type {any} */ (joinResults)) + '\n')
     }
 
+    // Issue 14: a reconnect storm of MQTT devices with persistent sessions, on disk.
+    /** @type {Record<string, any> | undefined} */
+    let storm
+    if (opts.wants('storm')) {
+      storm = await measureStorm({ devices: opts.quick ? 500 : 10_000, reps: minorReps, log })
+      process.stdout.write(renderStorm(storm) + '\n')
+    }
+
     const results = {
       date: startedAt.toISOString(),
       durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
@@ -453,6 +462,7 @@ async function main () {
       connections,
       durability,
       join: joinResults,
+      storm,
       targets: /** @type {any[]} */ ([])
     }
     results.targets = buildTargets(results)

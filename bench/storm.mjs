@@ -24,7 +24,7 @@
  *   node bench/storm.mjs [--devices 10000] [--reps 1]
  *   npm run bench -- --only storm
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -457,7 +457,10 @@ export async function stormOnce (count, log) {
  */
 export async function measureStorm (o = {}) {
   const log = o.log ?? ((/** @type {string} */ m) => process.stderr.write(`bench storm: ${m}\n`))
-  const devices = o.devices ?? 10_000
+  // The gateway holds a socket per device (plus its own); so does the devices' process.
+  const fd = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim()) || 1024
+  const devices = Math.min(o.devices ?? 10_000, fd - 500)
+  if (devices < (o.devices ?? 10_000)) log(`the file descriptor limit is ${fd}: ${devices} devices`)
   const reps = o.reps ?? 1
   /** @type {any[]} */
   const runs = []
