@@ -334,7 +334,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       }
       // Wills come in bursts (an outage drops thousands of devices in one poll phase):
       // published a slice at a time so the loop keeps serving I/O between slices.
-      if (isWill) return willPacer.run(go)
+      if (isWill) return willPacer.run(go, client.id)
       go()
     },
     authorizeSubscribe (client: Client, sub: Subscription, done) {
@@ -380,6 +380,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => deps.log('error', 'broker: store error', err))
   // Aedes reports every failed write of a client that went away: one line per 10 s.
   dropDeniedPublishes(broker)
+  // A client back under the same id (a takeover, a device after an outage) says "online"
+  // from here on: its old will, if still waiting in the pacer, goes first. Registered
+  // before the presence listeners (engine/mqtt-presence.ts), which announce the client.
+  broker.on('clientReady', (client) => willPacer.flush(client.id))
   broker.on('clientError', (client, err) => noisy('warn', `mqtt client ${client.id} dropped: ${err.message}`))
   broker.on('connectionError', (_client, err) => noisy('warn', `mqtt connection dropped before CONNECT: ${err.message}`))
   trackSubscriptionChanges(broker)

@@ -3,25 +3,39 @@ import { performance } from 'node:perf_hooks'
 import { TurnPacer } from '../../../src/core/turn-pacer.js'
 
 const spin = (ms: number): void => { const end = performance.now() + ms; while (performance.now() < end) { /* busy */ } }
+const later = (p: TurnPacer): Promise<void> => new Promise((resolve) => p.run(() => resolve()))
 
-t.test('runs everything, in order, later than the caller', async (t) => {
-  const p = new TurnPacer(5)
+t.test('work runs at once while the turn has room, in order', async (t) => {
+  const p = new TurnPacer(50)
   const seen: number[] = []
-  for (let i = 0; i < 100; i++) p.run(() => seen.push(i))
-  t.same(seen, [], 'nothing runs synchronously')
-  await new Promise((resolve) => p.run(() => resolve(undefined)))
-  t.same(seen, Array.from({ length: 100 }, (_, i) => i))
+  for (let i = 0; i < 5; i++) p.run(() => seen.push(i))
+  t.same(seen, [0, 1, 2, 3, 4], 'cheap work is not delayed')
   t.equal(p.waiting, 0)
 })
 
-t.test('a burst of slow items leaves the loop free between slices: a timer fires before the burst is done', async (t) => {
+t.test('a burst past the slice waits for later turns, in order, and a timer fires before it is done', async (t) => {
   const p = new TurnPacer(10)
-  let done = 0
-  for (let i = 0; i < 60; i++) p.run(() => { spin(2); done++ }) // 120 ms of work
-  const atTimer = await new Promise<number>((resolve) => setTimeout(() => resolve(done), 1))
+  const seen: number[] = []
+  for (let i = 0; i < 60; i++) p.run(() => { spin(2); seen.push(i) }) // 120 ms of work
+  t.ok(seen.length < 60 && seen.length >= 1, `${seen.length} ran at once, the rest wait`)
+  const atTimer = await new Promise<number>((resolve) => setTimeout(() => resolve(seen.length), 1))
   t.ok(atTimer < 60, `the timer ran after ${atTimer} of 60 items, not after all of them`)
-  await new Promise((resolve) => p.run(() => resolve(undefined)))
-  t.equal(done, 60)
+  await later(p)
+  t.same(seen, Array.from({ length: 60 }, (_, i) => i), 'all of them, in order')
+})
+
+t.test("flush(key) runs that key's waiting work now, once", async (t) => {
+  const p = new TurnPacer(1)
+  const seen: string[] = []
+  p.run(() => spin(3)) // uses up this turn
+  p.run(() => seen.push('a'), 'a')
+  p.run(() => seen.push('b'), 'b')
+  t.same(seen, [], 'both wait')
+  p.flush('b')
+  t.same(seen, ['b'], 'b ran at once')
+  p.flush('b')
+  await later(p)
+  t.same(seen, ['b', 'a'], 'b did not run twice; a ran in its turn')
 })
 
 t.test('an item that throws does not stop the others', async (t) => {
@@ -29,6 +43,6 @@ t.test('an item that throws does not stop the others', async (t) => {
   let ran = 0
   p.run(() => { throw new Error('boom') })
   p.run(() => { ran++ })
-  await new Promise((resolve) => p.run(() => resolve(undefined)))
+  await later(p)
   t.equal(ran, 1)
 })
