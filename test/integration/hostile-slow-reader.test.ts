@@ -16,7 +16,13 @@ const PAYLOAD = 64 * 1024
 // 40 MB by default; FUSION_BULK_MESSAGES changes it (20 MB peaked at 188 MB RSS, 40 MB at
 // 209 MB, 80 MB at 222 MB: the growth is the garbage of the traffic, not the readers).
 const MESSAGES = Number(process.env.FUSION_BULK_MESSAGES ?? 640)
-const RSS_LIMIT_MB = 300
+// What the gateway may grow by while it happens, over its RSS at start. Node 20 starts
+// near 110 MB and grows about 100 MB; Node 24 starts at 147 MB and keeps more of the
+// traffic's garbage (grew 174-183 MB, peak 321-329 MB, with both readers dropped as they
+// should be), so the absolute 300 MB this used to check failed there. The readers' own
+// share is bounded exactly by the drop checks above (each is cut once its queue passes
+// --send-high-water-mark); this is the backstop for anything else the traffic pins.
+const RSS_GROWTH_MB = 230
 
 interface Stats { memory: { rss: number }, dropped: { slowConsumer: number }, connections: Record<string, number> }
 
@@ -36,6 +42,7 @@ t.test('frozen readers on /ws and MQTT while 40 MB are published to their topic'
   const { urls } = cli
   const base = (await getJson(`${urls.http}/api/stats`)).json as Stats
   t.comment(`gateway RSS at start ${Math.round(base.memory.rss / MB)} MB`)
+  const RSS_LIMIT_MB = Math.round(base.memory.rss / MB) + RSS_GROWTH_MB
 
   // A /ws reader that subscribes, then stops reading (its socket paused).
   const frozenWs = new HubClient(new WebSocket(urls.ws))
