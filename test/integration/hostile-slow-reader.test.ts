@@ -20,7 +20,7 @@ const MESSAGES = Number(process.env.FUSION_BULK_MESSAGES ?? 640)
 // near 110 MB and grows about 100 MB; Node 24 starts at 147 MB and keeps more of the
 // traffic's garbage (grew 174-183 MB, peak 321-329 MB, with both readers dropped as they
 // should be), so the absolute 300 MB this used to check failed there. The readers' own
-// share is bounded exactly by the drop checks above (each is cut once its queue passes
+// share is bounded exactly by the test's drop checks (each is cut once its queue passes
 // --send-high-water-mark); this is the backstop for anything else the traffic pins.
 const RSS_GROWTH_MB = 230
 
