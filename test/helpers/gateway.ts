@@ -54,6 +54,15 @@ export class HubClient {
     ws.on('error', () => {})
   }
 
+  /** The close code, or undefined when the connection is still open after `ms`: a test fails, never hangs. */
+  closedWithin (ms: number): Promise<number | undefined> {
+    let timer: NodeJS.Timeout | undefined
+    return Promise.race([
+      this.closed.finally(() => clearTimeout(timer)),
+      new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms) })
+    ])
+  }
+
   send (frame: unknown): void { this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)) }
 
   json (type?: string): HubFrame[] {

@@ -29,16 +29,39 @@ t.test('token bucket: burst, refill, cap', async (t) => {
   t.equal(n, 20)
 })
 
-t.test('rate gate: limited, then cut; backing off clears the strikes', async (t) => {
+t.test('rate gate: limited, then cut; backing off drains the strikes', async (t) => {
   const c = clock()
-  const g = new RateGate(new TokenBucket(1, 1, c.now), 3)
+  const g = new RateGate(new TokenBucket(1, 1, c.now), 3, c.now)
   t.equal(g.take(), 'ok')
   t.same([g.take(), g.take(), g.take()], ['limited', 'limited', 'limited'])
   c.advance(1000)
-  t.equal(g.take(), 'ok', 'a message within the rate clears the strikes')
-  t.same([g.take(), g.take(), g.take(), g.take()], ['limited', 'limited', 'limited', 'cut'])
+  t.equal(g.take(), 'ok', 'a client that waited is served again')
+  t.same([g.take(), g.take(), g.take(), g.take()], ['limited', 'limited', 'limited', 'cut'], 'a second later its strikes had drained')
   const off = rateGateFactory(0)()
   for (let i = 0; i < 10_000; i++) if (off.take() !== 'ok') t.fail('rate 0 is off')
+})
+
+t.test('rate gate: a flood read slowly is still cut (a frame within the rate does not clear the strikes)', async (t) => {
+  // 1,000 a second, 50 strikes, as the defaults: the gateway reads one frame every 30 us,
+  // so one frame in 33 finds a token once the burst is spent.
+  const c = clock()
+  const g = rateGateFactory(1000, 50, c.now)()
+  let verdict = 'ok'
+  let n = 0
+  for (; n < 100_000 && verdict !== 'cut'; n++) { verdict = g.take(); c.advance(0.03) }
+  t.equal(verdict, 'cut')
+  t.ok(n < 2200, `cut after ${n} frames (the burst of 2,000, what refilled meanwhile, then about 50 refused)`)
+})
+
+t.test('rate gate: a client a little over the rate is cut; one at the rate never is', async (t) => {
+  const c = clock()
+  const over = rateGateFactory(100, 50, c.now)()
+  let verdict = 'ok'
+  let seconds = 0
+  for (let i = 0; i < 100 * 60 && verdict !== 'cut'; i++) { verdict = over.take(); c.advance(1000 / 200); seconds = (i + 1) / 200 }
+  t.equal(verdict, 'cut', `at twice the rate: cut after ${seconds} s`)
+  const at = rateGateFactory(100, 50, c.now)()
+  for (let i = 0; i < 100 * 60; i++) { if (at.take() === 'cut') { t.fail(`cut at the rate after ${i} messages`); break } c.advance(1000 / 100) }
 })
 
 t.test('keyed buckets stay bounded', async (t) => {
