@@ -18,7 +18,7 @@
  * The file descriptor limit here is 20,000 (hard): a process cannot hold 20,000 sockets
  * plus its listeners, so the "20k" size is 19,800 (reported as measured).
  *
- *   node bench/join.mjs [--sizes 1000,5000,10000,19800] [--reps 3] [--legacy]
+ *   node bench/join.mjs [--sizes 1000,5000,10000,19800 | none] [--reps 3] [--legacy] [--no-mixed]
  *   npm run bench -- --only join
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -26,7 +26,7 @@ import { createInterface } from 'node:readline'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
-import { GATEWAY_BENCH_FLAGS, cpuOf, rssOf, startGateway, startWsBroadcast } from './lib/servers.mjs'
+import { GATEWAY_BENCH_FLAGS, cpuOf, rssOf, settledRss, startAedes, startGateway, startWsBroadcast } from './lib/servers.mjs'
 import { median } from './lib/samples.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -203,18 +203,54 @@ async function mixedOnce (perDoor) {
     holders.push(j)
     await idle(server.pid)
     const rss1 = rssOf(server.pid)
+    const settled = await settledRss(server.pid)
     const n = (/** @type {any} */ (mqtt).connected ?? 0) + (j.result.joined ?? 0)
-    const perSocket = rss0 && rss1 && n ? (rss1 - rss0) / n : undefined
+    const at2x10k = (/** @type {number | undefined} */ rss) => rss0 && rss && n ? Math.round(rss0 + 20_000 * (rss - rss0) / n) : undefined
     return {
       perDoor,
       mqttConnected: /** @type {any} */ (mqtt).connected,
       wsJoined: j.result.joined,
       rssBefore: rss0,
       rssAfter: rss1,
-      rssAt2x10k: rss0 && perSocket ? Math.round(rss0 + 20_000 * perSocket) : undefined
+      rssSettled: settled.rss,
+      settledAfterMs: settled.waitedMs,
+      rssAt2x10kBurst: at2x10k(rss1),
+      rssAt2x10k: at2x10k(settled.rss)
     }
   } finally {
     for (const h of holders) await h.stop()
+    await server.stop()
+  }
+}
+
+/**
+ * RSS per idle MQTT/TCP connection: the gateway (presence on, --memory so the retained
+ * presence of every client is held in its heap) against a standalone Aedes of the same
+ * version, `n` clients each, read right after the connects and once settled.
+ * @param {'gateway' | 'aedes'} kind
+ * @param {number} n
+ */
+async function mqttSocketOnce (kind, n) {
+  const server = kind === 'gateway' ? await startGateway(ROOT, undefined) : await startAedes(ROOT, undefined)
+  let mq
+  try {
+    await idle(server.pid, 3000)
+    const rss0 = rssOf(server.pid)
+    mq = spawn(process.execPath, [join(ROOT, 'bench/loadgen.mjs'), 'connect', '--url', server.urls.mqtt, '--count', String(n), '--hold', '300', '--max-seconds', '400'], { stdio: ['pipe', 'pipe', 'ignore'] })
+    const ready = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({ error: 'no result within 150 s' }), 150_000)
+      createInterface({ input: /** @type {import('node:stream').Readable} */ (mq.stdout) }).on('line', (line) => {
+        try { const x = JSON.parse(line); if (x.event === 'ready' || x.error) { clearTimeout(timer); resolve(x) } } catch {}
+      })
+    })
+    const connected = /** @type {any} */ (ready).connected ?? 0
+    await idle(server.pid)
+    const rss1 = rssOf(server.pid)
+    const settled = await settledRss(server.pid)
+    const per = (/** @type {number | undefined} */ rss) => rss0 && rss && connected ? Math.round((rss - rss0) / connected) : undefined
+    return { kind, connected, rssBefore: rss0, rssAfter: rss1, rssSettled: settled.rss, settledAfterMs: settled.waitedMs, bytesPerSocketBurst: per(rss1), bytesPerSocket: per(settled.rss) }
+  } finally {
+    if (mq) { mq.stdin?.end('close\n'); if (mq.exitCode === null) await new Promise((resolve) => mq?.once('exit', resolve)) }
     await server.stop()
   }
 }
@@ -275,7 +311,35 @@ export async function measureJoin (o = {}) {
       list.push(r)
       log(`[${rep}] mixed ${perDoor} MQTT + ${perDoor} /ws (presence on): RSS ${mb(r.rssBefore)} -> ${mb(r.rssAfter)} MB; at 2 x 10,000: ${mb(r.rssAt2x10k)} MB`)
     }
-    mixed = { perDoor, runs: list, rssAfter: median(list.map((r) => r.rssAfter)), rssAt2x10k: median(list.map((r) => r.rssAt2x10k)) }
+    mixed = {
+      perDoor,
+      runs: list,
+      rssAfter: median(list.map((r) => r.rssAfter)),
+      rssSettled: median(list.map((r) => r.rssSettled)),
+      rssAt2x10kBurst: median(list.map((r) => r.rssAt2x10kBurst)),
+      rssAt2x10k: median(list.map((r) => r.rssAt2x10k))
+    }
+  }
+  /** @type {Record<string, any> | undefined} */
+  let mqttSocket
+  if (o.mixed ?? true) {
+    const n = Math.min(10_000, fd - 200)
+    /** @type {Record<string, any[]>} */
+    const byKind = { gateway: [], aedes: [] }
+    for (let rep = 1; rep <= Math.min(reps, 2); rep++) {
+      for (const kind of /** @type {const} */ (rep % 2 ? ['gateway', 'aedes'] : ['aedes', 'gateway'])) {
+        const r = await mqttSocketOnce(kind, n)
+        byKind[kind]?.push(r)
+        log(`[${rep}] ${n} idle MQTT/TCP on ${kind}: RSS ${mb(r.rssBefore)} -> ${mb(r.rssAfter)} MB (${r.bytesPerSocketBurst} B/socket), settled ${mb(r.rssSettled)} MB after ${r.settledAfterMs} ms (${r.bytesPerSocket} B/socket)`)
+      }
+    }
+    const med = (/** @type {string} */ kind, /** @type {string} */ key) => median((byKind[kind] ?? []).map((r) => r[key]).filter((x) => x !== undefined))
+    mqttSocket = {
+      n,
+      runs: byKind,
+      gateway: { bytesPerSocket: med('gateway', 'bytesPerSocket'), bytesPerSocketBurst: med('gateway', 'bytesPerSocketBurst') },
+      aedes: { bytesPerSocket: med('aedes', 'bytesPerSocket'), bytesPerSocketBurst: med('aedes', 'bytesPerSocketBurst') }
+    }
   }
   const bigs = sizes.filter((s) => medians[s]?.batch)
   const s10 = bigs.find((s) => s >= 9000 && s <= 10_000)
@@ -288,9 +352,14 @@ export async function measureJoin (o = {}) {
     join20kVs10k: s10 && s20 ? round2(medians[s20]?.batch.joinMs / medians[s10]?.batch.joinMs) : undefined,
     size20k: s20,
     bytesPerSocketVsRaw: s10 ? medians[s10]?.ratios?.bytesBatchVsRaw : undefined,
-    mixedRssAt2x10kMB: mixed ? mb(mixed.rssAt2x10k) : undefined
+    mixedRssAt2x10kMB: mixed ? mb(mixed.rssAt2x10k) : undefined,
+    mixedRssAt2x10kBurstMB: mixed ? mb(mixed.rssAt2x10kBurst) : undefined,
+    mqttSocketB: mqttSocket?.gateway.bytesPerSocket,
+    mqttSocketAedesB: mqttSocket?.aedes.bytesPerSocket,
+    mqttSocketVsAedes: mqttSocket?.gateway.bytesPerSocket && mqttSocket.aedes.bytesPerSocket ? round2(mqttSocket.gateway.bytesPerSocket / mqttSocket.aedes.bytesPerSocket) : undefined,
+    mqttSocketVsAedesBurst: mqttSocket?.gateway.bytesPerSocketBurst && mqttSocket.aedes.bytesPerSocketBurst ? round2(mqttSocket.gateway.bytesPerSocketBurst / mqttSocket.aedes.bytesPerSocketBurst) : undefined
   }
-  return { sizes, reps, medians, mixed, targets }
+  return { sizes, reps, medians, mixed, mqttSocket, targets }
 }
 
 /** @param {number} x */
@@ -311,7 +380,7 @@ export function renderJoin (r) {
     }
   }
   const t = r.targets
-  lines.push('', `Targets: 10k join ${t.join10kMs} ms (<= 10,000), ${t.join10kVsRaw}x raw ws (<= 3); ${t.size20k ?? '20k'} vs 10k ${t.join20kVs10k}x (<= 2); bytes/socket ${t.bytesPerSocketVsRaw}x raw (<= 2); 2 x 10,000 idle RSS ${t.mixedRssAt2x10kMB} MB (< 250). Gateway flags: ${t.flags}. fd limit ${t.fdLimit}.`)
+  lines.push('', `Targets: 10k join ${t.join10kMs} ms (<= 10,000), ${t.join10kVsRaw}x raw ws (<= 3); ${t.size20k ?? '20k'} vs 10k ${t.join20kVs10k}x (<= 2); bytes/socket ${t.bytesPerSocketVsRaw}x raw (<= 2); 2 x 10,000 idle RSS ${t.mixedRssAt2x10kMB} MB settled (< 250; ${t.mixedRssAt2x10kBurstMB} MB right after the joins); MQTT/TCP socket ${t.mqttSocketB} B settled vs Aedes ${t.mqttSocketAedesB} B = ${t.mqttSocketVsAedes}x (<= 1; right after the connects ${t.mqttSocketVsAedesBurst}x). Gateway flags: ${t.flags}. fd limit ${t.fdLimit}.`)
   return lines.join('\n')
 }
 
@@ -322,7 +391,7 @@ if (process.argv[2] === '--child') {
   const argv = process.argv.slice(2)
   const val = (/** @type {string} */ f) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined }
   const r = await measureJoin({
-    sizes: val('--sizes')?.split(',').map(Number),
+    sizes: val('--sizes') === 'none' ? [] : val('--sizes')?.split(',').map(Number),
     reps: val('--reps') ? Number(val('--reps')) : undefined,
     legacy: argv.includes('--legacy'),
     mixed: !argv.includes('--no-mixed')

@@ -56,6 +56,34 @@ export function rssOf (pid) {
   } catch { return undefined }
 }
 
+/**
+ * The RSS a process settles at once it is idle: sampled every second until it has not
+ * fallen by more than 1 MiB for `quietMs`, at most `maxMs`. Right after a burst of
+ * connections V8 still holds the heap the burst grew (the garbage of every handshake is
+ * collected, but the pages stay committed); its memory reducer compacts and returns them
+ * some 10-40 s after allocation stops, without anyone asking. What an operator sees on an
+ * idle gateway is the settled figure; the bench reports both.
+ * @param {number} pid
+ * @param {{ quietMs?: number, maxMs?: number }} [o]
+ * @returns {Promise<{ rss: number | undefined, waitedMs: number }>}
+ */
+export async function settledRss (pid, o = {}) {
+  const quietMs = o.quietMs ?? 40_000
+  const maxMs = o.maxMs ?? 100_000
+  const t0 = Date.now()
+  let last = rssOf(pid)
+  let low = last
+  let lowAt = t0
+  while (last !== undefined && low !== undefined && Date.now() - t0 < maxMs && Date.now() - lowAt < quietMs) {
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    last = rssOf(pid)
+    if (last === undefined) break
+    if (last < low - 2 ** 20) { low = last; lowAt = Date.now() }
+  }
+  // The last reading, not the lowest: a process that grows while idle shows it.
+  return { rss: last, waitedMs: Date.now() - t0 }
+}
+
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
 
 /** CPU seconds (user + system) a process has used so far (Linux), or undefined. @param {number} pid */
