@@ -7,6 +7,9 @@ import type { Stats } from '../core/stats.js'
  * bytesWritten), so framing and MQTT headers count too: what the comparison page
  * shows is what travelled.
  */
+const METER = Symbol('fusion.meter')
+type Metered = Socket & { [METER]?: ByteMeter }
+
 export class ByteMeter {
   readonly #live = new Map<Socket, Door>()
   readonly #stats: Stats
@@ -15,12 +18,20 @@ export class ByteMeter {
 
   track (socket: Socket, door: Door): void {
     this.#live.set(socket, door)
-    socket.once('close', () => {
-      this.#live.delete(socket)
-      const d = this.#stats.doors[door]
-      d.bytesIn += socket.bytesRead
-      d.bytesOut += socket.bytesWritten
-    })
+    ;(socket as Metered)[METER] = this
+    socket.on('close', ByteMeter.#closed)
+  }
+
+  // One listener for every socket (no closure per connection): `this` is the socket.
+  static readonly #closed = function (this: Metered): void {
+    const meter = this[METER]
+    if (meter === undefined) return
+    const door = meter.#live.get(this)
+    if (door === undefined) return
+    meter.#live.delete(this)
+    const d = meter.#stats.doors[door]
+    d.bytesIn += this.bytesRead
+    d.bytesOut += this.bytesWritten
   }
 
   /** Bytes per door including the sockets still open. */

@@ -34,7 +34,7 @@ export function admitSocket (guard: ConnectionGuard, socket: Socket, onRefused: 
     socket.destroy()
     return false
   }
-  socket.once('close', opened.release)
+  opened.releaseOnClose(socket)
   return true
 }
 
@@ -79,7 +79,7 @@ export function createUpgradeAdmission (guard: ConnectionGuard, auth: Auth | und
         }
       }
     }
-    req.socket.once('close', opened.release)
+    opened.releaseOnClose(req.socket)
     return undefined
   }
 }

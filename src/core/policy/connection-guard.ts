@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import { isIPv6 } from 'node:net'
 import { FusionError } from '../errors.js'
 import { KeyedBuckets, type Clock } from './token-bucket.js'
@@ -57,7 +58,7 @@ export class ConnectionGuard {
    * connect rate, LIMIT_EXCEEDED for the caps). Call the returned release exactly once
    * when an admitted connection closes.
    */
-  open (ip: string | undefined): { release: () => void } | FusionError {
+  open (ip: string | undefined): OpenConnection | FusionError {
     const key = addressKey(ip)
     if (!this.#rate.take(key)) return new FusionError('RATE_LIMITED', 'too many new connections from this address; slow down')
     if (this.#open >= this.#limits.maxConnections) return new FusionError('LIMIT_EXCEEDED', 'the gateway has as many connections as it takes; try again later')
@@ -65,16 +66,45 @@ export class ConnectionGuard {
     if (mine >= this.#limits.maxConnectionsPerIp) return new FusionError('LIMIT_EXCEEDED', 'too many connections from this address')
     this.#perIp.set(key, mine + 1)
     this.#open++
-    let released = false
-    return {
-      release: () => {
-        if (released) return
-        released = true
-        this.#open--
-        const n = (this.#perIp.get(key) ?? 1) - 1
-        if (n <= 0) this.#perIp.delete(key)
-        else this.#perIp.set(key, n)
-      }
-    }
+    return new OpenConnection(this, key)
+  }
+
+  /** Uncounts one connection of `key`: for OpenConnection.release only. @internal */
+  static release (guard: ConnectionGuard, key: string): void {
+    guard.#open--
+    const n = (guard.#perIp.get(key) ?? 1) - 1
+    if (n <= 0) guard.#perIp.delete(key)
+    else guard.#perIp.set(key, n)
   }
 }
+
+/**
+ * One admitted connection, counted until `release()` (safe to call twice). A small
+ * object with its method on the prototype: every idle connection holds one.
+ */
+export class OpenConnection {
+  #guard: ConnectionGuard | undefined
+  readonly #key: string
+
+  constructor (guard: ConnectionGuard, key: string) {
+    this.#guard = guard
+    this.#key = key
+  }
+
+  release (): void {
+    const guard = this.#guard
+    if (guard === undefined) return
+    this.#guard = undefined
+    ConnectionGuard.release(guard, this.#key)
+  }
+
+  /** Releases the count when `socket` closes (one listener shared by every socket). */
+  releaseOnClose (socket: Socket): void {
+    ;(socket as Counted)[OPEN] = this
+    socket.on('close', releaseOpen)
+  }
+}
+
+const OPEN = Symbol('fusion.openConnection')
+type Counted = Socket & { [OPEN]?: OpenConnection }
+function releaseOpen (this: Counted): void { this[OPEN]?.release() }

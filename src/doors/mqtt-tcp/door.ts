@@ -3,6 +3,11 @@ import { withDeadline } from '../../core/lifecycle.js'
 import { displayHost, listenOn, type Door } from '../door.js'
 import { createMqttTcpServer, createMqttTlsServer, type MqttDoorDeps } from './mqtt-tcp.js'
 
+const HELD_IN = Symbol('fusion.heldIn')
+type Held = Socket & { [HELD_IN]?: Set<Socket> }
+// One listener for every socket of every door (no closure per connection).
+function forget (this: Held): void { this[HELD_IN]?.delete(this) }
+
 export interface MqttTcpDoorInit {
   readonly port: number
   readonly host: string
@@ -21,7 +26,8 @@ export function createMqttTcpDoor (deps: MqttDoorDeps, init: MqttTcpDoorInit): D
   const sockets = new Set<Socket>()
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
+    ;(socket as Held)[HELD_IN] = sockets
+    socket.on('close', forget)
   })
   let listening = false
   const key = init.tls ? 'mqtts' : 'mqtt'

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream'
 import type { Client } from 'aedes'
-import { connackWritten, gateReads, readWholeBuffer } from '../../engine/internals/index.js'
+import { connackWritten, gateReads, readWholeBuffer, type ReadGate } from '../../engine/internals/index.js'
 import { MqttLengthGuard } from '../../core/mqtt-length-guard.js'
 
 export { MqttLengthGuard }
@@ -18,26 +18,44 @@ export { MqttLengthGuard }
 export const PACKETS_BEFORE_CONNACK = 32
 
 /**
- * Puts the guards in front of Aedes on `stream`: the packet-size limit (Aedes has
- * none) and the pre-CONNACK allowance. Aedes pulls with `read()` only (internals:
- * stream-io): no extra stream, no copy. Call the returned function with the Client
- * `broker.handle()` made.
+ * One connection's read gate: the packet-size limit (Aedes has none) and the pre-CONNACK
+ * allowance. One object per connection, its methods on the prototype: an idle client
+ * carries no closures for it.
  */
-export function guardMqttStream (stream: Duplex, maxPacket: number, onViolation: (reason: string) => void): (client: Client) => void {
+export class MqttStreamGuard extends MqttLengthGuard implements ReadGate {
+  /** The Client `broker.handle()` made for the stream; set right after. */
+  client: Client | undefined = undefined
+  #connected = false
+  readonly #onViolation: (reason: string) => void
+
+  constructor (maxPacket: number, onViolation: (reason: string) => void) {
+    super(maxPacket)
+    this.#onViolation = onViolation
+  }
+
+  #isConnected (): boolean {
+    return this.#connected || (this.#connected = this.client !== undefined && connackWritten(this.client))
+  }
+
+  open (): boolean { return this.#isConnected() || this.started < PACKETS_BEFORE_CONNACK }
+
+  take (chunk: Buffer): number {
+    const n = this.#isConnected() ? chunk.length : this.bytesForPackets(chunk, PACKETS_BEFORE_CONNACK - this.started)
+    const reason = this.check(n === chunk.length ? chunk : chunk.subarray(0, n))
+    if (!reason) return n
+    this.#onViolation(reason)
+    return -1
+  }
+}
+
+/**
+ * Puts the guards in front of Aedes on `stream`. Aedes pulls with `read()` only
+ * (internals: stream-io): no extra stream, no copy. Set the returned guard's `client` to
+ * the Client `broker.handle()` made. `onViolation` is shared by every connection of a door.
+ */
+export function guardMqttStream (stream: Duplex, maxPacket: number, onViolation: (reason: string) => void): MqttStreamGuard {
   readWholeBuffer(stream)
-  const guard = new MqttLengthGuard(maxPacket)
-  let client: Client | undefined
-  let connected = false
-  const isConnected = (): boolean => connected || (connected = client !== undefined && connackWritten(client))
-  gateReads(stream, {
-    open: () => isConnected() || guard.started < PACKETS_BEFORE_CONNACK,
-    take: (chunk) => {
-      const n = isConnected() ? chunk.length : guard.bytesForPackets(chunk, PACKETS_BEFORE_CONNACK - guard.started)
-      const reason = guard.check(n === chunk.length ? chunk : chunk.subarray(0, n))
-      if (!reason) return n
-      onViolation(reason)
-      return -1
-    }
-  })
-  return (c) => { client = c }
+  const guard = new MqttStreamGuard(maxPacket, onViolation)
+  gateReads(stream, guard)
+  return guard
 }

@@ -10,7 +10,7 @@ import type { Door } from '../../core/policy/acl.js'
 import type { Stats } from '../../core/stats.js'
 import type { ByteMeter } from '../byte-meter.js'
 import { guardMqttStream } from './mqtt-guard.js'
-import { boundSendQueue } from './send-queue.js'
+import { SendQueueLimit } from './send-queue.js'
 import { readProxyHeader } from '../../core/policy/proxy-protocol.js'
 import { setClientAddress, type TrustedProxies } from '../../core/policy/trust-proxy.js'
 
@@ -28,15 +28,51 @@ export interface MqttDoorDeps {
   readonly trustProxy?: TrustedProxies | undefined
 }
 
+/** What every connection of one set of deps shares: made once, not per connection. */
+interface Shared {
+  readonly tooLarge: () => void
+  readonly sendLimit: SendQueueLimit | undefined
+  readonly stats: Stats
+  /** What a stream's close must uncount, one per door. */
+  readonly tags: Map<Door, { readonly stats: Stats, readonly door: Door }>
+}
+const sharedByDeps = new WeakMap<MqttDoorDeps, Shared>()
+function sharedOf (deps: MqttDoorDeps): Shared {
+  let shared = sharedByDeps.get(deps)
+  if (shared === undefined) {
+    const { stats } = deps
+    shared = {
+      tooLarge: () => { stats.dropped.tooLarge++ },
+      sendLimit: deps.sendHighWaterMark ? new SendQueueLimit(deps.sendHighWaterMark, () => { stats.dropped.slowConsumer++ }) : undefined,
+      stats,
+      tags: new Map()
+    }
+    sharedByDeps.set(deps, shared)
+  }
+  return shared
+}
+
+const COUNTED = Symbol('fusion.countedAs')
+type Counted = Duplex & { [COUNTED]?: { readonly stats: Stats, readonly door: Door } }
+
+// One listener shared by every stream (no closure per connection).
+function countClosed (this: Counted): void {
+  const c = this[COUNTED]
+  if (c !== undefined) c.stats.closed(c.door)
+}
+
 /** Hands a byte stream to Aedes behind the packet-size guard, counted under `door`. */
 export function handleMqttStream (deps: MqttDoorDeps, stream: Duplex, door: Door, req?: IncomingMessage): void {
-  const { stats } = deps
-  const guarded = guardMqttStream(stream, deps.maxPacket, () => { stats.dropped.tooLarge++ })
-  if (deps.sendHighWaterMark) boundSendQueue(stream, deps.sendHighWaterMark, () => { stats.dropped.slowConsumer++ })
-  stats.opened(door)
-  stream.once('close', () => stats.closed(door))
+  const shared = sharedOf(deps)
+  const guard = guardMqttStream(stream, deps.maxPacket, shared.tooLarge)
+  shared.sendLimit?.apply(stream)
+  shared.stats.opened(door)
+  let tag = shared.tags.get(door)
+  if (tag === undefined) shared.tags.set(door, tag = { stats: shared.stats, door })
+  ;(stream as Counted)[COUNTED] = tag
+  stream.on('close', countClosed)
   const client = deps.broker.handle(stream, req)
-  guarded(client)
+  guard.client = client
   parseOneBufferAtATime(client)
   tagClientDoor(client, door)
 }

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream'
-import { afterEachWrite } from '../../engine/internals/index.js'
+import { afterEachWrite, type AfterWrite } from '../../engine/internals/index.js'
 
 /**
  * The slow-consumer rule for the MQTT doors, the same as the hub's: a client may have at
@@ -12,14 +12,32 @@ import { afterEachWrite } from '../../engine/internals/index.js'
  * reports "full" only once the queue passes the mark, and then the stream is destroyed,
  * so nobody waits and memory per slow reader stays bounded. Aedes writes through
  * `write()` only (internals: stream-io): no extra stream, no copy.
+ *
+ * One rule serves every connection of a door (it is handed the stream on each write).
  */
-export function boundSendQueue (stream: Duplex, highWaterMark: number, onSlow: () => void): void {
-  afterEachWrite(stream, () => {
-    if (stream.writableLength <= highWaterMark) return true
+export class SendQueueLimit implements AfterWrite {
+  readonly #highWaterMark: number
+  readonly #onSlow: () => void
+
+  constructor (highWaterMark: number, onSlow: () => void) {
+    this.#highWaterMark = highWaterMark
+    this.#onSlow = onSlow
+  }
+
+  afterWrite (stream: Duplex): boolean {
+    if (stream.writableLength <= this.#highWaterMark) return true
     if (!stream.destroyed) {
-      onSlow()
+      this.#onSlow()
       stream.destroy()
     }
     return false
-  })
+  }
+
+  /** Puts the rule on `stream`. */
+  apply (stream: Duplex): void { afterEachWrite(stream, this) }
+}
+
+/** Puts a slow-consumer limit of `highWaterMark` bytes on one stream. */
+export function boundSendQueue (stream: Duplex, highWaterMark: number, onSlow: () => void): void {
+  new SendQueueLimit(highWaterMark, onSlow).apply(stream)
 }

@@ -141,20 +141,40 @@ function isDuplicate (c: ClientInside, packet: Delivery): boolean {
  * call parses it when its own is done, in arrival order.
  */
 export function parseOneBufferAtATime (client: Client): void {
-  const parser = inside(client)._parser
-  const parse = parser.parse.bind(parser)
-  const queued: Buffer[] = []
-  let parsing = false
-  parser.parse = function parseInTurn (buf: Buffer): number {
-    if (parsing) { queued.push(buf); return 0 }
-    parsing = true
-    try {
-      let left = parse(buf)
-      for (let next = queued.shift(); next !== undefined; next = queued.shift()) left = parse(next)
-      return left
-    } finally {
-      parsing = false
+  const parser = inside(client)._parser as InTurnParser
+  parser[PARSE_BASE] = Object.prototype.hasOwnProperty.call(parser, 'parse') ? parser.parse : undefined
+  parser.parse = parseInTurn
+}
+
+// Shared by every client, its state on the parser (no closure, bound copy or queue per
+// idle connection): `parsing` while a parse runs, and the buffers that arrived meanwhile.
+const PARSE_BASE = Symbol('fusion.parseBase')
+const PARSING = Symbol('fusion.parsing')
+const QUEUED = Symbol('fusion.parseQueue')
+interface InTurnParser {
+  parse: (buf: Buffer) => number
+  [PARSE_BASE]?: ((buf: Buffer) => number) | undefined
+  [PARSING]?: boolean
+  [QUEUED]?: Buffer[] | undefined
+}
+
+function parseBase (parser: InTurnParser, buf: Buffer): number {
+  const own = parser[PARSE_BASE]
+  return own !== undefined ? own.call(parser, buf) : (Object.getPrototypeOf(parser) as InTurnParser).parse.call(parser, buf)
+}
+
+function parseInTurn (this: InTurnParser, buf: Buffer): number {
+  if (this[PARSING] === true) { (this[QUEUED] ??= []).push(buf); return 0 }
+  this[PARSING] = true
+  try {
+    let left = parseBase(this, buf)
+    const queued = this[QUEUED]
+    if (queued !== undefined) {
+      for (let next = queued.shift(); next !== undefined; next = queued.shift()) left = parseBase(this, next)
     }
+    return left
+  } finally {
+    this[PARSING] = false
   }
 }
 

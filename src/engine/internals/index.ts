@@ -92,7 +92,7 @@ export {
   answerRetainedWith, createEmbeddedPersistence, levelRetained, levelRetainedTopics, RedisPersistence, splitOfflineQueue,
   type OfflineSub, type RetainedPacket
 } from './persistence.js'
-export { afterEachWrite, gateReads, readWholeBuffer, type ReadGate } from './streams.js'
+export { afterEachWrite, gateReads, readWholeBuffer, type AfterWrite, type ReadGate } from './streams.js'
 export {
   afterEnqueue, allRetained, countQueued, dropDeniedPublishes, dropOldestQueued, guardRetained, liveClient, markDenied, persistenceOf,
   type RetainedLike, type RetainedVerdict, type StoredPersistence
