@@ -11,9 +11,12 @@ import { answerRetainedWith, levelRetained, levelRetainedTopics, type RetainedPa
  * took 21 s to connect beside 22,000 retained messages. This walks a trie of topic
  * levels instead, touching only the topics the filter can match.
  */
-interface Node { children: Map<string, Node>, retained: boolean }
+// `children` is made on a node's first child: most nodes are leaves (one per retained
+// topic, such as every client's `presence/<id>`), and an empty Map costs more than the
+// node itself.
+interface Node { children: Map<string, Node> | undefined, retained: boolean }
 
-const newNode = (): Node => ({ children: new Map(), retained: false })
+const newNode = (): Node => ({ children: undefined, retained: false })
 
 export class TopicTrie {
   readonly #root = newNode()
@@ -24,8 +27,8 @@ export class TopicTrie {
   add (topic: string): void {
     let node = this.#root
     for (const level of topic.split('/')) {
-      let next = node.children.get(level)
-      if (!next) { next = newNode(); node.children.set(level, next) }
+      let next = node.children?.get(level)
+      if (!next) { next = newNode(); (node.children ??= new Map()).set(level, next) }
       node = next
     }
     if (!node.retained) { node.retained = true; this.#size++ }
@@ -35,7 +38,7 @@ export class TopicTrie {
     const levels = topic.split('/')
     const path: Node[] = [this.#root]
     for (const level of levels) {
-      const next = path[path.length - 1]?.children.get(level)
+      const next = path[path.length - 1]?.children?.get(level)
       if (!next) return
       path.push(next)
     }
@@ -46,8 +49,10 @@ export class TopicTrie {
     // Prune empty branches so the trie does not keep topics that are gone.
     for (let i = levels.length; i > 0; i--) {
       const node = path[i] as Node
-      if (node.retained || node.children.size) break
-      path[i - 1]?.children.delete(levels[i - 1] as string)
+      if (node.retained || (node.children !== undefined && node.children.size > 0)) break
+      const parent = path[i - 1] as Node
+      parent.children?.delete(levels[i - 1] as string)
+      if (parent.children?.size === 0) parent.children = undefined
     }
   }
 
@@ -71,17 +76,19 @@ export class TopicTrie {
       return
     }
     if (level === '+') {
+      if (node.children === undefined) return
       for (const [name, child] of node.children) {
         if (skipDollar && name.charCodeAt(0) === 36) continue
         yield * this.#walk(child, levels, i + 1, [...prefix, name])
       }
       return
     }
-    const child = node.children.get(level)
+    const child = node.children?.get(level)
     if (child) yield * this.#walk(child, levels, i + 1, [...prefix, level])
   }
 
   * #all (node: Node, prefix: string[], skipDollar: boolean): Generator<string> {
+    if (node.children === undefined) return
     for (const [name, child] of node.children) {
       if (skipDollar && name.charCodeAt(0) === 36) continue
       const p = [...prefix, name]
@@ -125,6 +132,6 @@ export async function indexRetained (persistence: object, db?: AbstractLevel<any
       }
     }
   }
-  answerRetainedWith(persistence, stored, lookup)
+  answerRetainedWith(persistence, stored, lookup, !db)
   return trie
 }

@@ -63,14 +63,20 @@ interface RetainedApi {
  * Replaces how `persistence` answers "retained messages matching these filters" (Aedes
  * asks on every SUBSCRIBE and pipes the answer: lib/handlers/subscribe.js) with
  * `lookup`, and tells `stored` about every retained message once the store has it.
+ * `keepsPackets`: `stored` keeps the messages itself (the in-memory store), so the
+ * persistence's own copy, which nothing would read any more, is not made: aedes-persistence
+ * 11 keeps a copy of each retained packet in a private Map that only
+ * createRetainedStream(Combi) read.
  */
-export function answerRetainedWith (persistence: object, stored: (packet: RetainedPacket) => void, lookup: (patterns: string[]) => AsyncIterable<RetainedPacket>): void {
+export function answerRetainedWith (persistence: object, stored: (packet: RetainedPacket) => void, lookup: (patterns: string[]) => AsyncIterable<RetainedPacket>, keepsPackets = false): void {
   const p = persistence as RetainedApi
   const store = p.storeRetained.bind(p)
-  p.storeRetained = async (packet: RetainedPacket) => {
-    await store(packet)
-    stored(packet)
-  }
+  p.storeRetained = keepsPackets
+    ? async (packet: RetainedPacket) => { stored(packet) }
+    : async (packet: RetainedPacket) => {
+      await store(packet)
+      stored(packet)
+    }
   p.createRetainedStreamCombi = (patterns: string[]) => Readable.from(lookup(patterns))
   p.createRetainedStream = (pattern: string) => Readable.from(lookup([pattern]))
 }
