@@ -26,7 +26,7 @@ import { createInterface } from 'node:readline'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
-import { GATEWAY_BENCH_FLAGS, cpuOf, rssOf, settledRss, startAedes, startGateway, startWsBroadcast } from './lib/servers.mjs'
+import { GATEWAY_BENCH_FLAGS, INSPECT_ARGS, cpuOf, rssOf, settledRss, startAedes, startGateway, startWsBroadcast } from './lib/servers.mjs'
 import { median } from './lib/samples.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -185,7 +185,7 @@ async function measureOnce (v, count) {
  * @param {number} perDoor
  */
 async function mixedOnce (perDoor) {
-  const server = await startGateway(ROOT, undefined)
+  const server = await startGateway(ROOT, undefined, undefined, undefined, INSPECT_ARGS)
   const holders = []
   try {
     await idle(server.pid, 3000)
@@ -203,7 +203,7 @@ async function mixedOnce (perDoor) {
     holders.push(j)
     await idle(server.pid)
     const rss1 = rssOf(server.pid)
-    const settled = await settledRss(server.pid)
+    const settled = await settledRss(server)
     const n = (/** @type {any} */ (mqtt).connected ?? 0) + (j.result.joined ?? 0)
     const at2x10k = (/** @type {number | undefined} */ rss) => rss0 && rss && n ? Math.round(rss0 + 20_000 * (rss - rss0) / n) : undefined
     return {
@@ -213,7 +213,7 @@ async function mixedOnce (perDoor) {
       rssBefore: rss0,
       rssAfter: rss1,
       rssSettled: settled.rss,
-      settledAfterMs: settled.waitedMs,
+      settledError: settled.error,
       rssAt2x10kBurst: at2x10k(rss1),
       rssAt2x10k: at2x10k(settled.rss)
     }
@@ -231,7 +231,7 @@ async function mixedOnce (perDoor) {
  * @param {number} n
  */
 async function mqttSocketOnce (kind, n) {
-  const server = kind === 'gateway' ? await startGateway(ROOT, undefined) : await startAedes(ROOT, undefined)
+  const server = kind === 'gateway' ? await startGateway(ROOT, undefined, undefined, undefined, INSPECT_ARGS) : await startAedes(ROOT, undefined, INSPECT_ARGS)
   let mq
   try {
     await idle(server.pid, 3000)
@@ -246,9 +246,9 @@ async function mqttSocketOnce (kind, n) {
     const connected = /** @type {any} */ (ready).connected ?? 0
     await idle(server.pid)
     const rss1 = rssOf(server.pid)
-    const settled = await settledRss(server.pid)
+    const settled = await settledRss(server)
     const per = (/** @type {number | undefined} */ rss) => rss0 && rss && connected ? Math.round((rss - rss0) / connected) : undefined
-    return { kind, connected, rssBefore: rss0, rssAfter: rss1, rssSettled: settled.rss, settledAfterMs: settled.waitedMs, bytesPerSocketBurst: per(rss1), bytesPerSocket: per(settled.rss) }
+    return { kind, connected, rssBefore: rss0, rssAfter: rss1, rssSettled: settled.rss, settledError: settled.error, bytesPerSocketBurst: per(rss1), bytesPerSocket: per(settled.rss) }
   } finally {
     if (mq) { mq.stdin?.end('close\n'); if (mq.exitCode === null) await new Promise((resolve) => mq?.once('exit', resolve)) }
     await server.stop()
@@ -309,7 +309,7 @@ export async function measureJoin (o = {}) {
     for (let rep = 1; rep <= Math.min(reps, 2); rep++) {
       const r = await mixedOnce(perDoor)
       list.push(r)
-      log(`[${rep}] mixed ${perDoor} MQTT + ${perDoor} /ws (presence on): RSS ${mb(r.rssBefore)} -> ${mb(r.rssAfter)} MB; at 2 x 10,000: ${mb(r.rssAt2x10k)} MB`)
+      log(`[${rep}] mixed ${perDoor} MQTT + ${perDoor} /ws (presence on): RSS ${mb(r.rssBefore)} -> ${mb(r.rssAfter)} MB, settled ${mb(r.rssSettled)} MB${r.settledError ? ` (${r.settledError})` : ''}; at 2 x 10,000: ${mb(r.rssAt2x10k)} MB settled, ${mb(r.rssAt2x10kBurst)} MB right after`)
     }
     mixed = {
       perDoor,
@@ -330,7 +330,7 @@ export async function measureJoin (o = {}) {
       for (const kind of /** @type {const} */ (rep % 2 ? ['gateway', 'aedes'] : ['aedes', 'gateway'])) {
         const r = await mqttSocketOnce(kind, n)
         byKind[kind]?.push(r)
-        log(`[${rep}] ${n} idle MQTT/TCP on ${kind}: RSS ${mb(r.rssBefore)} -> ${mb(r.rssAfter)} MB (${r.bytesPerSocketBurst} B/socket), settled ${mb(r.rssSettled)} MB after ${r.settledAfterMs} ms (${r.bytesPerSocket} B/socket)`)
+        log(`[${rep}] ${n} idle MQTT/TCP on ${kind}: RSS ${mb(r.rssBefore)} -> ${mb(r.rssAfter)} MB (${r.bytesPerSocketBurst} B/socket), settled ${mb(r.rssSettled)} MB${r.settledError ? ` (${r.settledError})` : ''} (${r.bytesPerSocket} B/socket)`)
       }
     }
     const med = (/** @type {string} */ kind, /** @type {string} */ key) => median((byKind[kind] ?? []).map((r) => r[key]).filter((x) => x !== undefined))

@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import os, { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline'
  * @property {Record<string, string>} urls door -> URL
  * @property {() => Promise<void>} stop
  * @property {string[]} stderrTail last lines the server printed on stderr
+ * @property {string[]} [stderrHead] its first lines there (the inspector's address)
  */
 
 /**
@@ -57,32 +58,46 @@ export function rssOf (pid) {
 }
 
 /**
- * The RSS a process settles at once it is idle: sampled every second until it has not
- * fallen by more than 1 MiB for `quietMs`, at most `maxMs`. Right after a burst of
- * connections V8 still holds the heap the burst grew (the garbage of every handshake is
- * collected, but the pages stay committed); its memory reducer compacts and returns them
- * some 10-40 s after allocation stops, without anyone asking. What an operator sees on an
- * idle gateway is the settled figure; the bench reports both.
- * @param {number} pid
- * @param {{ quietMs?: number, maxMs?: number }} [o]
- * @returns {Promise<{ rss: number | undefined, waitedMs: number }>}
+ * The RSS of an idle server once V8 has given back what it does not need. Right after a
+ * burst of connections V8 still holds the heap the burst grew (the handshakes' garbage is
+ * collected, but the pages stay committed); on an idle process its memory reducer
+ * compacts and returns them by itself, some 10-40 s later, or not at all when no full
+ * collection came after the growth (seen on both the gateway and a standalone Aedes). So
+ * that the figure does not depend on that timing, this asks for the same collection
+ * through the inspector (`HeapProfiler.collectGarbage`; the server was started with
+ * `--inspect=127.0.0.1:0`, see INSPECT_ARGS), waits for the freed pages to be unmapped,
+ * and reads the RSS. Every server compared this way gets the same request.
+ * @param {Server} server
+ * @returns {Promise<{ rss: number | undefined, error?: string }>}
  */
-export async function settledRss (pid, o = {}) {
-  const quietMs = o.quietMs ?? 40_000
-  const maxMs = o.maxMs ?? 100_000
-  const t0 = Date.now()
-  let last = rssOf(pid)
-  let low = last
-  let lowAt = t0
-  while (last !== undefined && low !== undefined && Date.now() - t0 < maxMs && Date.now() - lowAt < quietMs) {
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-    last = rssOf(pid)
-    if (last === undefined) break
-    if (last < low - 2 ** 20) { low = last; lowAt = Date.now() }
+export async function settledRss (server) {
+  const line = [...(server.stderrHead ?? []), ...server.stderrTail].find((l) => l.includes('Debugger listening on ws://'))
+  const url = line ? /ws:\/\/\S+/.exec(line)?.[0] : undefined
+  if (!url) return { rss: undefined, error: `${server.name} was not started with INSPECT_ARGS` }
+  const { default: WebSocket } = await import('ws')
+  try {
+    await new Promise((resolve, reject) => {
+      const ws = new WebSocket(url)
+      const timer = setTimeout(() => { ws.terminate(); reject(new Error('no answer from the inspector within 60 s')) }, 60_000)
+      ws.on('error', (err) => { clearTimeout(timer); reject(err) })
+      ws.on('open', () => ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })))
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data))
+        if (m.id !== 1) return
+        clearTimeout(timer)
+        ws.close()
+        if (m.error) reject(new Error(m.error.message)); else resolve(undefined)
+      })
+    })
+  } catch (err) {
+    return { rss: undefined, error: String(err) }
   }
-  // The last reading, not the lowest: a process that grows while idle shows it.
-  return { rss: last, waitedMs: Date.now() - t0 }
+  await new Promise((resolve) => setTimeout(resolve, 3000))
+  return { rss: rssOf(server.pid) }
 }
+
+/** Node flags for a server whose settled RSS is read (settledRss): an inspector on a free loopback port. */
+export const INSPECT_ARGS = ['--inspect=127.0.0.1:0']
 
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
 
@@ -117,9 +132,18 @@ export function startProcess (name, command, parseReady, opts = {}) {
   const child = spawn(command.cmd, command.args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   /** @type {string[]} */
   const stderrTail = []
-  const keep = (/** @type {string} */ line) => { stderrTail.push(line); if (stderrTail.length > 20) stderrTail.shift() }
+  /** @type {string[]} */
+  const stderrHead = []
+  const keep = (/** @type {string} */ line) => { if (stderrHead.length < 20) stderrHead.push(line); stderrTail.push(line); if (stderrTail.length > 20) stderrTail.shift() }
   createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stderr) }).on('line', keep)
   const lines = createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stdout) })
+  // BENCH_SERVER_LOG=<dir>: every line a server prints, to <dir>/<name>-<pid>.log (with
+  // BENCH_GATEWAY_NODE_ARGS="--trace-gc", the gateway's collections during a scenario).
+  const logDir = process.env.BENCH_SERVER_LOG
+  if (logDir) {
+    const t0 = Date.now()
+    lines.on('line', (line) => appendFileSync(join(logDir, `${name}-${child.pid}.log`), `${Date.now() - t0} ${line}\n`))
+  }
   let exited = false
   child.once('exit', () => { exited = true; opts.onExit?.() })
   return new Promise((resolve, reject) => {
@@ -137,6 +161,7 @@ export function startProcess (name, command, parseReady, opts = {}) {
         pid: /** @type {number} */ (child.pid),
         urls,
         stderrTail,
+        stderrHead,
         stop: async () => {
           if (exited) return
           child.kill('SIGTERM')
@@ -177,17 +202,17 @@ export const GATEWAY_BENCH_FLAGS = ['--max-connections', '100000', '--max-connec
  * @param {string[]} [args] the store and policy options (default: --memory and the bench flags)
  * @param {string} [name] what errors call it
  */
-export function startGateway (root, cpu, args = ['--memory', ...GATEWAY_BENCH_FLAGS], name = 'gateway') {
+export function startGateway (root, cpu, args = ['--memory', ...GATEWAY_BENCH_FLAGS], name = 'gateway', extraNodeArgs = []) {
   // BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): Node flags for
   // the gateway alone, to profile it inside any scenario (NODE_OPTIONS refuses --cpu-prof).
-  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const nodeArgs = [...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean), ...extraNodeArgs]
   const cmd = pinned(cpu, process.execPath, [...nodeArgs, join(root, 'dist/cli/main.js'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', ...args])
   return startProcess(name, cmd, (line) => readyFields(line, 'mqtt-fusion ready'), { cwd: root, timeoutMs: 20_000 })
 }
 
-/** @param {string} root @param {string | undefined} cpu */
-export function startAedes (root, cpu) {
-  const cmd = pinned(cpu, process.execPath, [join(root, 'bench/baselines/aedes-standalone.mjs')])
+/** @param {string} root @param {string | undefined} cpu @param {string[]} [nodeArgs] */
+export function startAedes (root, cpu, nodeArgs = []) {
+  const cmd = pinned(cpu, process.execPath, [...nodeArgs, join(root, 'bench/baselines/aedes-standalone.mjs')])
   return startProcess('aedes', cmd, (line) => readyFields(line, 'aedes-standalone ready'), { cwd: root })
 }
 

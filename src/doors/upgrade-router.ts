@@ -39,11 +39,16 @@ export function originAllowed (req: IncomingMessage, allowed: readonly string[])
   return new OriginCheck({ allowed, secure: false, loopbackOnly: false }).originAllowed(req)
 }
 
+function destroyOnError (this: Duplex): void { this.destroy() }
+
 /** The one `upgrade` listener: routes /ws, /mqtt and /echo by path, refuses anything else with an HTTP error. */
 export function attachUpgradeRouter (server: Server, routes: Record<string, UpgradeRoute>, opts: UpgradeRouterOptions): void {
   const check = opts.originCheck ?? new OriginCheck({ allowed: opts.allowedOrigins, secure: false, loopbackOnly: false })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy())
+    // A shared listener, not a closure: one made here would share this call's context
+    // with the handleUpgrade callback below and keep `req` (its headers, some 1.5 KB)
+    // alive for as long as the socket is open.
+    socket.on('error', destroyOnError)
     const path = (req.url ?? '/').split('?')[0] as string
     const route = routes[path]
     if (!route) return refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; use /ws, /mqtt or /echo`)
