@@ -25,7 +25,7 @@ interface Hooked {
 }
 type HookedStream = Duplex & Hooked
 
-/** The `read` a wrapper wraps: a wrapper installed before it, else the class's own (kept as undefined: no per-stream copy). */
+/** The `read` a wrapper wraps when it is the stream's own (a wrapper installed before); the class's own is looked up per call, so a plain socket carries no property for it. */
 const ownOrNone = <K extends 'read' | 'write'>(stream: Duplex, key: K): Duplex[K] | undefined =>
   Object.prototype.hasOwnProperty.call(stream, key) ? stream[key] : undefined
 
@@ -44,7 +44,8 @@ function baseRead (stream: HookedStream, own: ReadFn | undefined, size: number |
  */
 export function readWholeBuffer (stream: Duplex): void {
   const s = stream as HookedStream
-  s[WHOLE_BASE] = ownOrNone(stream, 'read') as ReadFn | undefined
+  const own = ownOrNone(stream, 'read') as ReadFn | undefined
+  if (own !== undefined) s[WHOLE_BASE] = own
   stream.read = wholeBufferRead
 }
 
@@ -74,7 +75,8 @@ export interface ReadGate {
 /** Puts `gate` between Aedes and `stream`: every read passes it. */
 export function gateReads (stream: Duplex, gate: ReadGate): void {
   const s = stream as HookedStream
-  s[GATED_BASE] = ownOrNone(stream, 'read') as ReadFn | undefined
+  const own = ownOrNone(stream, 'read') as ReadFn | undefined
+  if (own !== undefined) s[GATED_BASE] = own
   s[GATE] = gate
   stream.read = gatedRead
 }
@@ -107,7 +109,8 @@ export interface AfterWrite {
  */
 export function afterEachWrite (stream: Duplex, after: AfterWrite): void {
   const s = stream as HookedStream
-  s[WRITE_BASE] = ownOrNone(stream, 'write') as WriteFn | undefined
+  const own = ownOrNone(stream, 'write') as WriteFn | undefined
+  if (own !== undefined) s[WRITE_BASE] = own
   s[AFTER] = after
   stream.write = checkedWrite as Duplex['write']
 }
