@@ -28,30 +28,6 @@ export interface MqttDoorDeps {
   readonly trustProxy?: TrustedProxies | undefined
 }
 
-/** What every connection of one set of deps shares: made once, not per connection. */
-interface Shared {
-  readonly tooLarge: () => void
-  readonly sendLimit: SendQueueLimit | undefined
-  readonly stats: Stats
-  /** What a stream's close must uncount, one per door. */
-  readonly tags: Map<Door, { readonly stats: Stats, readonly door: Door }>
-}
-const sharedByDeps = new WeakMap<MqttDoorDeps, Shared>()
-function sharedOf (deps: MqttDoorDeps): Shared {
-  let shared = sharedByDeps.get(deps)
-  if (shared === undefined) {
-    const { stats } = deps
-    shared = {
-      tooLarge: () => { stats.dropped.tooLarge++ },
-      sendLimit: deps.sendHighWaterMark ? new SendQueueLimit(deps.sendHighWaterMark, () => { stats.dropped.slowConsumer++ }) : undefined,
-      stats,
-      tags: new Map()
-    }
-    sharedByDeps.set(deps, shared)
-  }
-  return shared
-}
-
 const COUNTED = Symbol('fusion.countedAs')
 type Counted = Duplex & { [COUNTED]?: { readonly stats: Stats, readonly door: Door } }
 
@@ -62,28 +38,41 @@ function countClosed (this: Counted): void {
 }
 
 /** Hands a byte stream to Aedes behind the packet-size guard, counted under `door`. */
-export function handleMqttStream (deps: MqttDoorDeps, stream: Duplex, door: Door, req?: IncomingMessage): void {
-  const shared = sharedOf(deps)
-  const guard = guardMqttStream(stream, deps.maxPacket, shared.tooLarge)
-  shared.sendLimit?.apply(stream)
-  shared.stats.opened(door)
-  let tag = shared.tags.get(door)
-  if (tag === undefined) shared.tags.set(door, tag = { stats: shared.stats, door })
-  ;(stream as Counted)[COUNTED] = tag
-  stream.on('close', countClosed)
-  const client = deps.broker.handle(stream, req)
-  guard.client = client
-  parseOneBufferAtATime(client)
-  tagClientDoor(client, door)
+export type MqttHandler = (stream: Duplex, door: Door, req?: IncomingMessage) => void
+
+/**
+ * Call it once per door, not per connection: the counters, the send limit and the close
+ * tags it builds are shared by every connection, so an idle client carries none of its own.
+ */
+export function createMqttHandler (deps: MqttDoorDeps): MqttHandler {
+  const { broker, maxPacket, stats } = deps
+  const tooLarge = (): void => { stats.dropped.tooLarge++ }
+  const sendLimit = deps.sendHighWaterMark ? new SendQueueLimit(deps.sendHighWaterMark, () => { stats.dropped.slowConsumer++ }) : undefined
+  // What a stream's close must uncount, one per door.
+  const tags = new Map<Door, { readonly stats: Stats, readonly door: Door }>()
+  return (stream, door, req) => {
+    const guard = guardMqttStream(stream, maxPacket, tooLarge)
+    sendLimit?.apply(stream)
+    stats.opened(door)
+    let tag = tags.get(door)
+    if (tag === undefined) tags.set(door, tag = { stats, door })
+    ;(stream as Counted)[COUNTED] = tag
+    stream.on('close', countClosed)
+    const client = broker.handle(stream, req)
+    guard.client = client
+    parseOneBufferAtATime(client)
+    tagClientDoor(client, door)
+  }
 }
 
 /** The MQTT/TCP door. */
 export function createMqttTcpServer (deps: MqttDoorDeps): Server {
+  const handle = createMqttHandler(deps)
   const accept = (socket: Socket): void => {
     if (deps.admit && !deps.admit(socket)) return
     socket.setNoDelay(true)
     deps.meter.track(socket, 'mqtt')
-    handleMqttStream(deps, socket, 'mqtt')
+    handle(socket, 'mqtt')
   }
   return createServer((socket: Socket) => {
     if (!deps.trustProxy?.trusts(socket.remoteAddress)) { accept(socket); return }
@@ -103,10 +92,11 @@ export function createMqttTcpServer (deps: MqttDoorDeps): Server {
  * 10 s (Node's default is 120 s) so half-open handshakes cannot hold slots.
  */
 export function createMqttTlsServer (deps: MqttDoorDeps, tls: { cert: Buffer, key: Buffer }): Server {
+  const handle = createMqttHandler(deps)
   const server = createTlsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: 10_000 }, (socket: TLSSocket) => {
     socket.setNoDelay(true)
     deps.meter.track(socket, 'mqtt')
-    handleMqttStream(deps, socket, 'mqtt')
+    handle(socket, 'mqtt')
   })
   if (deps.admit) server.on('connection', (raw: Socket) => { deps.admit?.(raw) })
   server.on('tlsClientError', () => { deps.stats.dropped.badInput++ })

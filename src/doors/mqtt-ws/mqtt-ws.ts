@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { handleMqttStream, type MqttDoorDeps } from '../mqtt-tcp/mqtt-tcp.js'
+import { createMqttHandler, type MqttDoorDeps } from '../mqtt-tcp/mqtt-tcp.js'
 import { createCoalescingWsStream } from './ws-duplex.js'
 
 /**
@@ -19,9 +19,10 @@ export function createMqttWsServer (deps: MqttDoorDeps): WebSocketServer {
     // MQTT.js offers `mqtt` (3.1.1) or `mqttv3.1`; answer with what was offered.
     handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false)
   })
+  const handle = createMqttHandler(deps)
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const stream = createCoalescingWsStream(ws)
-    handleMqttStream(deps, stream, 'mqtt-ws', req)
+    handle(stream, 'mqtt-ws', req)
   })
   return wss
 }

@@ -25,9 +25,21 @@ interface Hooked {
 }
 type HookedStream = Duplex & Hooked
 
-/** The `read` a wrapper wraps when it is the stream's own (a wrapper installed before); the class's own is looked up per call, so a plain socket carries no property for it. */
-const ownOrNone = <K extends 'read' | 'write'>(stream: Duplex, key: K): Duplex[K] | undefined =>
-  Object.prototype.hasOwnProperty.call(stream, key) ? stream[key] : undefined
+/**
+ * What `wrapper` wraps is kept under `slot` only when it is the stream's own (a wrapper
+ * installed before): the class's own is looked up per call, so a plain socket carries no
+ * property for it.
+ */
+function wrapOwn (stream: Duplex, key: 'read', slot: typeof WHOLE_BASE | typeof GATED_BASE, wrapper: ReadFn): void
+function wrapOwn (stream: Duplex, key: 'write', slot: typeof WRITE_BASE, wrapper: WriteFn): void
+function wrapOwn (stream: Duplex, key: 'read' | 'write', slot: typeof WHOLE_BASE | typeof GATED_BASE | typeof WRITE_BASE, wrapper: ReadFn | WriteFn): void {
+  // One loose view here keeps the three installers free of casts; the overloads pair each
+  // method with its slot and wrapper.
+  const s = stream as unknown as Record<typeof key | typeof slot, ReadFn | WriteFn | undefined>
+  const own = Object.prototype.hasOwnProperty.call(stream, key) ? s[key] : undefined
+  if (own !== undefined) s[slot] = own
+  s[key] = wrapper
+}
 
 function baseRead (stream: HookedStream, own: ReadFn | undefined, size: number | undefined): unknown {
   return own !== undefined ? own.call(stream, size) : (Object.getPrototypeOf(stream) as Duplex).read.call(stream, size)
@@ -43,10 +55,7 @@ function baseRead (stream: HookedStream, own: ReadFn | undefined, size: number |
  * Call it before any other wrapper of `read`.
  */
 export function readWholeBuffer (stream: Duplex): void {
-  const s = stream as HookedStream
-  const own = ownOrNone(stream, 'read') as ReadFn | undefined
-  if (own !== undefined) s[WHOLE_BASE] = own
-  stream.read = wholeBufferRead
+  wrapOwn(stream, 'read', WHOLE_BASE, wholeBufferRead)
 }
 
 function wholeBufferRead (this: HookedStream, size?: number | null): any {
@@ -74,11 +83,8 @@ export interface ReadGate {
 
 /** Puts `gate` between Aedes and `stream`: every read passes it. */
 export function gateReads (stream: Duplex, gate: ReadGate): void {
-  const s = stream as HookedStream
-  const own = ownOrNone(stream, 'read') as ReadFn | undefined
-  if (own !== undefined) s[GATED_BASE] = own
-  s[GATE] = gate
-  stream.read = gatedRead
+  ;(stream as HookedStream)[GATE] = gate
+  wrapOwn(stream, 'read', GATED_BASE, gatedRead)
 }
 
 function gatedRead (this: HookedStream, size?: number | null): any {
@@ -108,11 +114,8 @@ export interface AfterWrite {
  * drainTimeout, or until the stream closes).
  */
 export function afterEachWrite (stream: Duplex, after: AfterWrite): void {
-  const s = stream as HookedStream
-  const own = ownOrNone(stream, 'write') as WriteFn | undefined
-  if (own !== undefined) s[WRITE_BASE] = own
-  s[AFTER] = after
-  stream.write = checkedWrite as Duplex['write']
+  ;(stream as HookedStream)[AFTER] = after
+  wrapOwn(stream, 'write', WRITE_BASE, checkedWrite)
 }
 
 // write(chunk, encoding?, callback?): passed on as three arguments, which Writable reads
