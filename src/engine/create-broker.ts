@@ -3,7 +3,7 @@ import type { LogFn } from '../core/types.js'
 import { Aedes } from 'aedes'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
 import { indexRetained } from './retained-index.js'
-import { brokerPersistence, createEmbeddedPersistence, isClientWill, pendingWill, skipAckLookups } from './internals/index.js'
+import { brokerPersistence, createEmbeddedPersistence, isClientWill, pendingWill, skipAckLookups, writeNumbersUncached } from './internals/index.js'
 import { deliverAtGrantedQos, queueAtGrantedQos, trackSubscriptionChanges } from './overlap-qos.js'
 import { deliverEncodedOnce, holdAcksUntilFlush, sentUnstored, trackEncodedFilters } from './fanout/deliver-encoded.js'
 import type { Acl, Door, Identity } from '../core/policy/acl.js'
@@ -140,6 +140,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const denyAction = deps.denyAction ?? 'ignore'
   const noisy = throttledLog(deps.log)
   const willPacer = new TurnPacer(WILL_SLICE_MS)
+  writeNumbersUncached()
 
   /** Why `client`'s will cannot be kept, or undefined (and then it is stamped). */
   const checkWill = (client: Client): string | undefined => {

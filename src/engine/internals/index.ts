@@ -87,7 +87,7 @@ export {
   connackWritten, markBrokerAlive, parseOneBufferAtATime, pendingWill, willTopic,
   type BrokerPersistence, type Delivery, type GrantedQos, type HeldSubscription
 } from './aedes.js'
-export { gatePacketWrites, ungatePacketWrites, packetWritesGated, type PacketGate, type PacketWrite } from './mqtt-packet.js'
+export { gatePacketWrites, numbersUncached, ungatePacketWrites, packetWritesGated, writeNumbersUncached, type PacketGate, type PacketWrite } from './mqtt-packet.js'
 export {
   answerRetainedWith, createEmbeddedPersistence, levelRetained, levelRetainedTopics, RedisPersistence, splitOfflineQueue,
   type OfflineSub, type RetainedPacket
