@@ -24,31 +24,64 @@ type WriteCallback = (err?: Error | null) => void
  * pong, close) stay with ws, which also writes each frame whole and at once, so frames
  * never interleave. The callback fires once the socket has taken the frame.
  */
+/**
+ * The last frame built, with the chunks it was built from: the next stream that is handed
+ * the very same chunks (the same Buffer objects, in the same order) writes the same
+ * frame. A fan-out writes one encoded PUBLISH to every subscriber in one turn
+ * (engine/fanout), so every MQTT/WS subscriber after the first reuses the first one's
+ * frame, as the MQTT/TCP door writes one buffer to all: no copy and no allocation per
+ * subscriber. Identity, not content, is compared: a writer never changes a Buffer it has
+ * handed to a stream (a socket may still be sending it), so the same object means the
+ * same bytes. One frame of at most REUSE_MAX bytes is held until a different one is built.
+ */
+let lastParts: readonly Buffer[] = []
+let lastFrame: Buffer | undefined
+const REUSE_MAX = 64 * 1024
+
+function sameParts (parts: readonly Buffer[]): boolean {
+  if (lastFrame === undefined || parts.length !== lastParts.length) return false
+  for (let i = 0; i < parts.length; i++) if (parts[i] !== lastParts[i]) return false
+  return true
+}
+
+/** An unmasked binary frame (FIN set) holding `parts`, `size` bytes in all. */
+function binaryFrame (parts: readonly Buffer[], size: number): Buffer {
+  const head = size < 126 ? 2 : size < 65536 ? 4 : 10
+  const frame = Buffer.allocUnsafe(head + size)
+  frame[0] = 0x82 // FIN, binary
+  if (head === 2) {
+    frame[1] = size
+  } else if (head === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(size, 2)
+  } else {
+    frame[1] = 127
+    frame.writeUInt32BE(Math.floor(size / 2 ** 32), 2)
+    frame.writeUInt32BE(size >>> 0, 6)
+  }
+  let at = head
+  for (const part of parts) at += part.copy(frame, at)
+  return frame
+}
+
 export function sendWritesAsOneFrame (stream: Duplex, ws: WebSocket): void {
   const sendFrame = (chunks: ReadonlyArray<{ chunk: unknown }>, callback: WriteCallback): void => {
     const socket = wsSocket(ws)
+    const parts = chunks.map((c) => c.chunk as Buffer)
     let size = 0
-    for (const c of chunks) size += (c.chunk as Buffer).length
+    for (const part of parts) size += part.length
     if (ws.readyState !== ws.OPEN || !socket) {
       // Closing or closed: ws.send reports that through the callback, as _write would.
-      ws.send(Buffer.concat(chunks.map((c) => c.chunk as Buffer), size), { binary: true }, callback)
+      ws.send(Buffer.concat(parts, size), { binary: true }, callback)
       return
     }
-    const head = size < 126 ? 2 : size < 65536 ? 4 : 10
-    const frame = Buffer.allocUnsafe(head + size)
-    frame[0] = 0x82 // FIN, binary
-    if (head === 2) {
-      frame[1] = size
-    } else if (head === 4) {
-      frame[1] = 126
-      frame.writeUInt16BE(size, 2)
+    let frame: Buffer
+    if (sameParts(parts)) {
+      frame = lastFrame as Buffer
     } else {
-      frame[1] = 127
-      frame.writeUInt32BE(Math.floor(size / 2 ** 32), 2)
-      frame.writeUInt32BE(size >>> 0, 6)
+      frame = binaryFrame(parts, size)
+      if (size <= REUSE_MAX) { lastParts = parts; lastFrame = frame } else { lastParts = []; lastFrame = undefined }
     }
-    let at = head
-    for (const c of chunks) at += (c.chunk as Buffer).copy(frame, at)
     socket.write(frame, callback)
   }
   const writable = stream as unknown as {
